@@ -1,0 +1,133 @@
+"""The data plane's ASGI entry: route by path, attach a request id, turn errors into JSON.
+
+A dict lookup dispatches the hot routes, with no framework in between; every
+response, error or not, carries ``x-request-id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from gateway.api.errors import error_body, error_headers, error_status
+from gateway.api.http import (
+    JSON_HEADERS,
+    ClientGone,
+    Incoming,
+    Receive,
+    Scope,
+    Send,
+    new_request_id,
+    read_headers,
+    send_bytes,
+)
+from gateway.api.inference import handle_inference
+from gateway.api.services import DataPlane
+from gateway.errors import (
+    GatewayError,
+    InternalError,
+    MethodNotAllowed,
+    ModelNotFound,
+    RouteNotFound,
+)
+from gateway.providers.base import Operation
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[DataPlane, Incoming], Awaitable[None]]
+
+MODELS_PREFIXES = ("/v1/models/", "/models/")
+
+
+class DataPlaneApp:
+    """ASGI app for the data plane. ``plane`` is replaced whole on config reload."""
+
+    def __init__(self, plane: DataPlane) -> None:
+        self.plane = plane
+        self._post: dict[str, Handler] = {}
+        for path, operation in (
+            ("/chat/completions", Operation.CHAT),
+            ("/completions", Operation.COMPLETION),
+            ("/embeddings", Operation.EMBEDDING),
+        ):
+            handler: Handler = partial(handle_inference, operation)
+            self._post[path] = handler
+            self._post["/v1" + path] = handler
+        self._get: dict[str, Handler] = {"/v1/models": _list_models, "/models": _list_models}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arrived = time.monotonic()
+        request_id = ""
+        try:
+            headers = read_headers(scope)
+            request_id = headers.request_id or new_request_id()
+            handler = self._handler(scope["method"], scope["path"])
+            await handler(self.plane, Incoming(scope, headers, request_id, arrived, receive, send))
+        except ClientGone:
+            return
+        except GatewayError as exc:
+            await _send_error(send, exc, request_id or new_request_id())
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            await _send_error(
+                send,
+                InternalError("The gateway failed to handle this request; see its logs."),
+                request_id or new_request_id(),
+            )
+
+    def _handler(self, method: str, path: str) -> Handler:
+        if method == "POST":
+            handler = self._post.get(path)
+            if handler is not None:
+                return handler
+        elif method == "GET":
+            handler = self._get.get(path)
+            if handler is not None:
+                return handler
+            if path.startswith(MODELS_PREFIXES):
+                return _get_model
+        if path in self._post or path in self._get or path.startswith(MODELS_PREFIXES):
+            raise MethodNotAllowed(f"Method {method} is not allowed on {path}.")
+        raise RouteNotFound(f"Unknown path {path}.")
+
+
+async def _list_models(plane: DataPlane, request: Incoming) -> None:
+    plane.auth.check(request.headers)
+    await send_bytes(
+        request.send,
+        200,
+        plane.models_list,
+        [*JSON_HEADERS, (b"x-request-id", request.request_id.encode())],
+    )
+
+
+async def _get_model(plane: DataPlane, request: Incoming) -> None:
+    plane.auth.check(request.headers)
+    path: str = request.scope["path"]
+    # Ids may hold slashes (``openai/gpt-5.5``): everything after the prefix is the id.
+    prefix = next(p for p in MODELS_PREFIXES if path.startswith(p))
+    model_id = path[len(prefix) :]
+    document = plane.models_by_id.get(model_id)
+    if document is None:
+        raise ModelNotFound(
+            f"The model {model_id!r} does not exist. Available models: "
+            + ", ".join(plane.models_by_id),
+            param="model",
+        )
+    await send_bytes(
+        request.send,
+        200,
+        document,
+        [*JSON_HEADERS, (b"x-request-id", request.request_id.encode())],
+    )
+
+
+async def _send_error(send: Send, error: GatewayError, request_id: str) -> None:
+    headers = [*JSON_HEADERS, (b"x-request-id", request_id.encode()), *error_headers(error)]
+    try:
+        await send_bytes(send, error_status(error), error_body(error), headers)
+    except RuntimeError:
+        # The response had already started (a stream); nothing more can be said.
+        log.debug("could not send error response: response already started")

@@ -1,0 +1,69 @@
+"""The inference routes: chat completions, completions and embeddings."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from gateway.api.http import JSON_HEADERS, Headers, Incoming, read_body
+from gateway.api.parse import (
+    check_body,
+    check_content_type,
+    parse_json_object,
+    pop_gateway_options,
+    wants_usage,
+)
+from gateway.api.services import DataPlane
+from gateway.api.sse import relay_stream
+from gateway.providers.base import Operation
+from gateway.router.request import RouteRequest, RouteTrace
+
+
+async def handle_inference(operation: Operation, plane: DataPlane, incoming: Incoming) -> None:
+    headers = incoming.headers
+    request_id = incoming.request_id
+    arrived = incoming.arrived
+    send = incoming.send
+    plane.auth.check(headers)
+    check_content_type(headers)
+    raw = await read_body(incoming.receive, plane.max_request_bytes, headers.content_length)
+    body = parse_json_object(raw)
+    model, stream = check_body(operation, body)
+    fallbacks, disable_fallbacks, timeout = pop_gateway_options(body)
+    request = RouteRequest(
+        operation=operation,
+        model=model,
+        body=body,
+        stream=stream,
+        request_id=request_id,
+        deadline=arrived + (timeout or plane.request_timeout),
+        fallbacks=fallbacks,
+        disable_fallbacks=disable_fallbacks,
+    )
+    if stream:
+        chunks, trace = await plane.router.open_stream(request)
+        response_headers = routed_headers(request_id, trace, arrived)
+        await relay_stream(chunks, response_headers, wants_usage(body), incoming.receive, send)
+        return
+    result, trace = await plane.router.send(request)
+    payload = orjson.dumps(result.body)
+    response_headers = routed_headers(request_id, trace, arrived)
+    response_headers.extend(JSON_HEADERS)
+    response_headers.append((b"content-length", str(len(payload)).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": response_headers})
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+def routed_headers(request_id: str, trace: RouteTrace, arrived: float) -> Headers:
+    overhead_ms = max(0.0, (time.monotonic() - arrived - trace.upstream_seconds) * 1000.0)
+    headers: Headers = [
+        (b"x-request-id", request_id.encode()),
+        (b"x-gateway-model-group", trace.model_group.encode()),
+        (b"x-gateway-deployment", trace.deployment_id.encode()),
+        (b"x-gateway-attempts", str(trace.attempts).encode()),
+        (b"x-gateway-overhead-ms", f"{overhead_ms:.2f}".encode()),
+    ]
+    if trace.fallbacks:
+        headers.append((b"x-gateway-fallbacks", ",".join(trace.fallbacks).encode()))
+    return headers

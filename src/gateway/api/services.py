@@ -1,0 +1,19 @@
+"""What the data plane needs, built by the composition root and swapped whole on reload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.api.auth import MasterKeyAuth
+from gateway.router.router import Router
+
+
+@dataclass(frozen=True, slots=True)
+class DataPlane:
+    router: Router
+    auth: MasterKeyAuth
+    max_request_bytes: int
+    request_timeout: float
+    # /v1/models answers, serialized once per config.
+    models_list: bytes
+    models_by_id: dict[str, bytes]

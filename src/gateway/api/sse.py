@@ -1,0 +1,111 @@
+"""Relay an upstream stream to the caller as server-sent events, chunk by chunk.
+
+Each chunk is written as soon as it arrives (no buffering). A client that goes
+away cancels the relay, which closes the upstream connection. An upstream that
+fails mid-stream ends the stream with an OpenAI-shaped error event, never with
+a made-up ``finish_reason``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from gateway.api.errors import error_body
+from gateway.api.http import Headers, Receive, Send
+from gateway.errors import GatewayError, InternalError
+from gateway.providers.base import ChunkStream, StreamChunk
+
+log = logging.getLogger(__name__)
+
+SSE_HEADERS: Headers = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+DONE = b"data: [DONE]\n\n"
+
+
+async def relay_stream(
+    stream: ChunkStream,
+    headers: Headers,
+    include_usage: bool,
+    receive: Receive,
+    send: Send,
+) -> None:
+    state = _RelayState(asyncio.current_task())
+    watcher = asyncio.create_task(_watch_disconnect(receive, state))
+    try:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]}
+        )
+        async for chunk in stream:
+            data = _for_caller(chunk, include_usage)
+            if data is not None:
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": b"data: " + data + b"\n\n",
+                        "more_body": True,
+                    }
+                )
+        state.finished = True
+        await send({"type": "http.response.body", "body": DONE, "more_body": False})
+    except asyncio.CancelledError:
+        if not state.disconnected:
+            raise
+        # The client left: closing the upstream (below) is all that remains.
+    except GatewayError as exc:
+        state.finished = True
+        await _end_with_error(send, exc)
+    except Exception:
+        state.finished = True
+        log.exception("stream relay failed")
+        await _end_with_error(send, InternalError("The gateway failed while streaming."))
+    finally:
+        watcher.cancel()
+        await stream.aclose()
+
+
+def _for_caller(chunk: StreamChunk, include_usage: bool) -> bytes | None:
+    """The chunk as the caller should see it: usage only when they asked for it."""
+    if chunk.usage is None or include_usage:
+        return chunk.data
+    if chunk.usage_only:
+        return None
+    parsed: dict[str, Any] = orjson.loads(chunk.data)
+    parsed.pop("usage", None)
+    return orjson.dumps(parsed)
+
+
+async def _end_with_error(send: Send, error: GatewayError) -> None:
+    await send(
+        {
+            "type": "http.response.body",
+            "body": b"data: " + error_body(error) + b"\n\n",
+            "more_body": False,
+        }
+    )
+
+
+class _RelayState:
+    __slots__ = ("disconnected", "finished", "relay")
+
+    def __init__(self, relay: asyncio.Task[Any] | None) -> None:
+        self.relay = relay
+        self.disconnected = False
+        self.finished = False
+
+
+async def _watch_disconnect(receive: Receive, state: _RelayState) -> None:
+    """Cancel the relay when the client goes away before the stream is done."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if not state.finished and state.relay is not None:
+                state.disconnected = True
+                state.relay.cancel()
+            return

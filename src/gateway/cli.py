@@ -1,0 +1,129 @@
+"""The ``gateway`` command: serve, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import sys
+from collections.abc import Sequence
+
+from gateway.app import GatewayApp, load
+from gateway.checks import check_connectivity
+from gateway.config.loader import ConfigError
+from gateway.config.settings import EnvSettings
+from gateway.logs import configure_logging
+from gateway.providers.registry import deployment_warnings
+from gateway.serving import describe, serve_single, serve_workers
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "check-config":
+        return _check_config(args)
+    parser.print_help()
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway", description="An OpenAI-compatible LLM gateway."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", help="LiteLLM-style config.yaml (default: embedded mock models)")
+    serve.add_argument("--host", help="address to bind (default: GATEWAY_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="data plane port (default: GATEWAY_PORT or 4000)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes; >1 runs under gunicorn"
+    )
+
+    check = commands.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("path", help="the config file")
+    check.add_argument(
+        "--connect",
+        action="store_true",
+        help="also test that upstreams, Redis and Postgres accept connections",
+    )
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = EnvSettings()
+    configure_logging(settings.log_level)
+    env = dict(os.environ)
+    try:
+        loaded = load(args.config, env, settings)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 1
+    host = args.host or settings.gateway_host
+    port = args.port or settings.gateway_port
+    if loaded.config.master_key is None and not _is_loopback(host):
+        print(
+            f"error: refusing to bind {host} without a master key: anyone could use your "
+            "providers. Set GATEWAY_MASTER_KEY (or general_settings.master_key), or bind "
+            "127.0.0.1.",
+            file=sys.stderr,
+        )
+        return 1
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    print(describe(loaded), file=sys.stderr)
+    if args.workers == 1:
+        serve_single(GatewayApp(loaded, env), host, port)
+    else:
+        serve_workers(args.config, host, port, args.workers)
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    settings = EnvSettings()
+    try:
+        loaded = load(args.path, env, settings)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 1
+    warnings = [*loaded.warnings, *deployment_warnings(loaded.config.deployments, env)]
+    for warning in warnings:
+        print(f"warning: {warning}")
+    failures: list[str] = []
+    if args.connect:
+        failures = asyncio.run(check_connectivity(loaded.config, settings))
+        for failure in failures:
+            print(f"error: {failure}")
+    summary = describe(loaded)
+    if failures:
+        print(f"{summary}: {len(failures)} connectivity errors, {len(warnings)} warnings")
+        return 1
+    print(f"{summary}: OK, {len(warnings)} warnings")
+    return 0
+
+
+def _print_problems(exc: ConfigError) -> None:
+    for problem in exc.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    count = len(exc.problems)
+    print(f"{exc.source}: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The config file, in LiteLLM's own schema.
+
+Each section declares the keys the gateway honours. Anything else lands in
+``model_extra`` and is reported by ``gateway check-config`` and at start-up
+(see ``unsupported.py``): never silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class Section(BaseModel):
+    """A config section: extra keys are kept so they can be reported."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class LiteLLMParams(Section):
+    model: str
+    api_base: str | None = None
+    api_key: SecretStr | None = None
+    organization: str | None = None
+    rpm: int | None = Field(default=None, ge=0)
+    tpm: int | None = Field(default=None, ge=0)
+    weight: float | None = Field(default=None, gt=0)
+    order: int | None = Field(default=None, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+    stream_timeout: float | None = Field(default=None, gt=0)
+    extra_headers: dict[str, str] | None = None
+    # The mock provider (``model: mock/...``): a local answer, no network.
+    mock_response: str | None = None
+    mock_latency_ms: float = Field(default=0.0, ge=0)
+    mock_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    mock_failure_status: int = Field(default=500, ge=400, le=599)
+    mock_stream_chunks: int = Field(default=8, ge=1, le=10_000)
+    mock_chunk_delay_ms: float = Field(default=0.0, ge=0)
+    mock_prompt_tokens: int | None = Field(default=None, ge=0)
+    mock_completion_tokens: int | None = Field(default=None, ge=0)
+    mock_embedding_dimensions: int = Field(default=8, ge=1, le=8192)
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a model, e.g. openai/gpt-4o or mock/echo")
+        return value
+
+
+class ModelInfo(Section):
+    id: str | None = None
+    mode: str | None = None
+    max_tokens: int | None = None
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
+
+
+class ModelEntry(Section):
+    model_name: str
+    litellm_params: LiteLLMParams
+    model_info: ModelInfo = Field(default_factory=ModelInfo)
+
+    @field_validator("model_name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+FallbackList = list[dict[str, list[str]]]
+
+
+class RouterSettings(Section):
+    routing_strategy: str = "simple-shuffle"
+    num_retries: int | None = Field(default=None, ge=0, le=20)
+    timeout: float | None = Field(default=None, gt=0)
+    fallbacks: FallbackList = Field(default_factory=list)
+    context_window_fallbacks: FallbackList = Field(default_factory=list)
+    content_policy_fallbacks: FallbackList = Field(default_factory=list)
+    default_fallbacks: list[str] | None = None
+    model_group_alias: dict[str, str] = Field(default_factory=dict)
+
+
+class CacheParams(Section):
+    type: str = "local"
+    ttl: float | None = None
+    namespace: str | None = None
+
+
+class LitellmSettings(Section):
+    drop_params: bool = False
+    request_timeout: float | None = Field(default=None, gt=0)
+    stream_timeout: float | None = Field(default=None, gt=0)
+    num_retries: int | None = Field(default=None, ge=0, le=20)
+    default_fallbacks: list[str] | None = None
+    context_window_fallbacks: FallbackList | None = None
+    content_policy_fallbacks: FallbackList | None = None
+
+
+class GeneralSettings(Section):
+    master_key: SecretStr | None = None
+    request_timeout: float | None = Field(default=None, gt=0)
+    max_request_size_mb: float | None = Field(default=None, gt=0)
+
+
+class ConfigFile(Section):
+    model_list: list[ModelEntry] = Field(default_factory=list)
+    router_settings: RouterSettings = Field(default_factory=RouterSettings)
+    litellm_settings: LitellmSettings = Field(default_factory=LitellmSettings)
+    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
+    environment_variables: dict[str, Any] | None = None

@@ -1,0 +1,85 @@
+"""Keys the gateway does not honour, reported with a reason.
+
+A LiteLLM config carries many keys. The ones listed here are known and get a
+specific explanation; any other unknown key gets a generic one. Either way it
+is reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from gateway.config.paths import join_path
+
+# Known LiteLLM keys and why the gateway does not act on them (yet).
+KNOWN_UNSUPPORTED: dict[str, str] = {
+    "litellm_settings.set_verbose": "not applicable: set LOG_LEVEL=DEBUG instead",
+    "litellm_settings.json_logs": "not applicable: the gateway always logs JSON",
+    "litellm_settings.success_callback": "callbacks are not supported yet; ignored",
+    "litellm_settings.failure_callback": "callbacks are not supported yet; ignored",
+    "litellm_settings.callbacks": (
+        "not needed for metrics: Prometheus metrics are always on at /metrics; "
+        "other callbacks are not supported yet"
+    ),
+    "litellm_settings.require_auth_for_metrics_endpoint": "metrics are not served yet; ignored",
+    "litellm_settings.cache": "the response cache is not supported yet; ignored",
+    "litellm_settings.cache_params": "the response cache is not supported yet; ignored",
+    "general_settings.database_url": (
+        "not read from the config file yet: set DATABASE_URL in the environment"
+    ),
+    "general_settings.store_model_in_db": "runtime models are not supported yet; ignored",
+    "general_settings.use_redis_transaction_buffer": "the ledger is not supported yet; ignored",
+    "general_settings.database_connection_pool_limit": "the ledger is not supported yet; ignored",
+    "general_settings.disable_prisma_schema_update": (
+        "not applicable: the gateway applies its own SQL migrations (gateway migrate)"
+    ),
+    "general_settings.background_health_checks": "health checks are not supported yet; ignored",
+    "general_settings.health_check_interval": "health checks are not supported yet; ignored",
+    "general_settings.proxy_batch_write_at": "the ledger is not supported yet; ignored",
+    "general_settings.alerting": "alerting is not supported; use Prometheus alerts",
+    "router_settings.redis_host": "shared Redis state is not supported yet; set REDIS_URL later",
+    "router_settings.redis_port": "shared Redis state is not supported yet; set REDIS_URL later",
+    "router_settings.redis_password": (
+        "shared Redis state is not supported yet; set REDIS_URL later"
+    ),
+    "router_settings.allowed_fails": "cooldowns are not supported yet; ignored",
+    "router_settings.cooldown_time": "cooldowns are not supported yet; ignored",
+    "router_settings.retry_policy": "per-error retry policies are not supported yet; ignored",
+    "router_settings.allowed_fails_policy": "cooldowns are not supported yet; ignored",
+    "router_settings.enable_pre_call_checks": "pre-call checks are not supported yet; ignored",
+}
+
+GENERIC_REASON = "not a setting this gateway knows; ignored"
+
+
+def unsupported_keys(model: BaseModel, path: str = "") -> list[str]:
+    """Every key present in the file that no section declares, as warnings."""
+    warnings: list[str] = []
+    for key in sorted(model.model_extra or {}):
+        key_path = join_path(path, key)
+        reason = KNOWN_UNSUPPORTED.get(_generic(key_path), GENERIC_REASON)
+        warnings.append(f"{key_path}: {reason}")
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        child_path = join_path(path, name)
+        if isinstance(value, BaseModel):
+            warnings.extend(unsupported_keys(value, child_path))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    warnings.extend(unsupported_keys(item, f"{child_path}[{index}]"))
+    return warnings
+
+
+def _generic(path: str) -> str:
+    """``model_list[3].litellm_params.x`` -> ``model_list.litellm_params.x`` for lookups."""
+    out = []
+    depth = 0
+    for char in path:
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif depth == 0:
+            out.append(char)
+    return "".join(out)

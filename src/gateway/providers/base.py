@@ -1,0 +1,109 @@
+"""The provider interface and the typed envelopes that cross it.
+
+A provider turns one attempt (``UpstreamCall``) into an OpenAI-format answer:
+either a whole ``UpstreamResult`` or a ``ChunkStream`` of OpenAI chunks. It
+raises only ``gateway.errors.UpstreamError`` subclasses; no vendor type or
+transport exception leaves this package.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class Operation(enum.StrEnum):
+    CHAT = "chat"
+    COMPLETION = "completion"
+    EMBEDDING = "embedding"
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage | None:
+        """Read an OpenAI ``usage`` object; None when absent or malformed."""
+        if not isinstance(usage, dict):
+            return None
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+        return cls(
+            prompt_tokens=_int(usage.get("prompt_tokens")),
+            completion_tokens=_int(usage.get("completion_tokens")),
+            cached_tokens=_int(cached),
+        )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass(slots=True)
+class UpstreamCall:
+    """One attempt against one deployment.
+
+    ``body`` is the caller's parsed JSON, shared and never mutated: providers
+    copy before they change a field. ``timeout`` is what remains of the
+    request's deadline; ``stream_timeout`` bounds the wait for each chunk.
+    """
+
+    operation: Operation
+    body: dict[str, Any]
+    stream: bool
+    timeout: float
+    stream_timeout: float | None
+    request_id: str
+
+
+@dataclass(slots=True)
+class UpstreamResult:
+    body: dict[str, Any]
+    usage: Usage | None
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    """One OpenAI ``chat.completion.chunk`` (or completion chunk) as JSON bytes."""
+
+    data: bytes
+    usage: Usage | None = None
+    # True when the chunk only carries usage (no choices): dropped for callers
+    # that did not ask for ``stream_options.include_usage``.
+    usage_only: bool = False
+
+
+class ChunkStream(Protocol):
+    """An open upstream stream. Iterating raises ``UpstreamError`` mid-stream."""
+
+    def __aiter__(self) -> AsyncIterator[StreamChunk]: ...
+
+    async def aclose(self) -> None:
+        """Release the upstream connection (the client went away, or we are done)."""
+
+
+class Provider(Protocol):
+    """What the router needs from a provider: one attempt, whole or streamed."""
+
+    @property
+    def name(self) -> str:
+        """The provider's prefix in ``litellm_params.model`` (``openai``, ``mock``, ...)."""
+
+    @property
+    def api_base(self) -> str | None:
+        """Where requests go, for logs and the ledger (never carries secrets)."""
+
+    async def send(self, call: UpstreamCall) -> UpstreamResult:
+        """Run a non-streaming call to completion."""
+
+    async def open_stream(self, call: UpstreamCall) -> ChunkStream:
+        """Start a streaming call; errors before the first chunk are raised here."""

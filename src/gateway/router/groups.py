@@ -1,0 +1,85 @@
+"""Model groups: the deployments that answer to one ``model_name``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gateway.config.model import DeploymentSpec, GatewayConfig
+from gateway.errors import ModelNotFound
+from gateway.providers.base import Provider
+
+
+@dataclass(slots=True, eq=False)
+class Deployment:
+    spec: DeploymentSpec
+    provider: Provider
+    # simple-shuffle's weight (LiteLLM's rule: weight, else rpm, else tpm).
+    pick_weight: float | None
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def model_group(self) -> str:
+        return self.spec.model_group
+
+
+@dataclass(slots=True)
+class ModelGroup:
+    name: str
+    deployments: list[Deployment] = field(default_factory=list)
+
+    @property
+    def weighted(self) -> bool:
+        return any(d.pick_weight is not None for d in self.deployments)
+
+
+def pick_weight(spec: DeploymentSpec) -> float | None:
+    params = spec.params
+    if params.weight is not None:
+        return params.weight
+    if params.rpm is not None:
+        return float(params.rpm)
+    if params.tpm is not None:
+        return float(params.tpm)
+    return None
+
+
+class ModelGroups:
+    """Name -> group, with aliases resolved. Built once per config."""
+
+    def __init__(self, config: GatewayConfig, providers: Mapping[str, Provider]) -> None:
+        self._groups: dict[str, ModelGroup] = {}
+        for spec in config.deployments:
+            group = self._groups.setdefault(spec.model_group, ModelGroup(spec.model_group))
+            group.deployments.append(
+                Deployment(spec=spec, provider=providers[spec.id], pick_weight=pick_weight(spec))
+            )
+        self._aliases = dict(config.aliases)
+
+    def resolve(self, name: str) -> ModelGroup:
+        group = self._groups.get(name)
+        if group is None:
+            target = self._aliases.get(name)
+            group = self._groups.get(target) if target is not None else None
+        if group is None:
+            raise ModelNotFound(
+                f"The model {name!r} does not exist. Available models: "
+                + ", ".join(self.public_names()),
+                param="model",
+            )
+        return group
+
+    def get(self, name: str) -> ModelGroup | None:
+        group = self._groups.get(name)
+        if group is None and name in self._aliases:
+            return self._groups.get(self._aliases[name])
+        return group
+
+    def public_names(self) -> list[str]:
+        return [*self._groups, *(a for a in self._aliases if a not in self._groups)]
+
+    def all_deployments(self) -> list[Deployment]:
+        return [d for group in self._groups.values() for d in group.deployments]

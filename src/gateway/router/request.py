@@ -1,0 +1,35 @@
+"""What the API hands the router, and what the router hands back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.providers.base import Operation
+
+
+@dataclass(slots=True)
+class RouteRequest:
+    operation: Operation
+    model: str
+    body: dict[str, Any]
+    stream: bool
+    request_id: str
+    # Monotonic time by which the whole walk (retries and fallbacks) must end.
+    deadline: float
+    # The body's own ``fallbacks`` (None: not given); ``disable_fallbacks`` turns them off.
+    fallbacks: list[str] | None = None
+    disable_fallbacks: bool = False
+
+
+@dataclass(slots=True)
+class RouteTrace:
+    """What happened on the way: who served, how many attempts, which groups were walked."""
+
+    model_group: str
+    deployment_id: str = ""
+    provider: str = ""
+    api_base: str | None = None
+    attempts: int = 0
+    fallbacks: list[str] = field(default_factory=list)
+    upstream_seconds: float = 0.0
