@@ -23,6 +23,7 @@ from gateway.config.settings import EnvSettings
 from gateway.providers.registry import build_provider, deployment_warnings
 from gateway.providers.transport import UpstreamPool
 from gateway.router.groups import ModelGroups
+from gateway.router.observer import LoggingObserver
 from gateway.router.router import Router
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def build_data_plane(
     listing, by_id = model_documents(groups)
     master_key = config.master_key.get_secret_value() if config.master_key else None
     return DataPlane(
-        router=Router(config, groups),
+        router=Router(config, groups, observer=LoggingObserver()),
         auth=MasterKeyAuth(master_key),
         max_request_bytes=config.max_request_bytes,
         request_timeout=config.request_timeout,

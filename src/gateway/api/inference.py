@@ -38,6 +38,7 @@ async def handle_inference(operation: Operation, plane: DataPlane, incoming: Inc
         stream=stream,
         request_id=request_id,
         deadline=arrived + (timeout or plane.request_timeout),
+        timeout=timeout or plane.request_timeout,
         fallbacks=fallbacks,
         disable_fallbacks=disable_fallbacks,
     )

@@ -23,7 +23,7 @@ from gateway.config.paths import path_from_loc
 from gateway.config.schema import ConfigFile, ModelEntry
 from gateway.config.settings import EnvSettings
 from gateway.config.unsupported import unsupported_keys
-from gateway.config.validate import check_references
+from gateway.config.validate import check_references, policy_warnings
 
 DEFAULT_PROVIDER = "openai"
 
@@ -141,7 +141,7 @@ def build_config(
         source=source,
         file=file,
     )
-    return LoadedConfig(config=config, warnings=unsupported_keys(file))
+    return LoadedConfig(config=config, warnings=[*unsupported_keys(file), *policy_warnings(file)])
 
 
 def _first(*values: float | None, default: float) -> float:

@@ -7,7 +7,7 @@ Each section declares the keys the gateway honours. Anything else lands in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -51,6 +51,9 @@ class LiteLLMParams(Section):
 
 class ModelInfo(Section):
     id: str | None = None
+    # Per-deployment cooldown overrides (else router_settings).
+    allowed_fails: int | None = Field(default=None, ge=0)
+    cooldown_time: float | None = Field(default=None, ge=0)
     mode: str | None = None
     max_tokens: int | None = None
     max_input_tokens: int | None = None
@@ -75,10 +78,28 @@ class ModelEntry(Section):
 FallbackList = list[dict[str, list[str]]]
 
 
+class RetryBudget(Section):
+    """Caps retries at a share of recent requests, so a failing provider cannot multiply load."""
+
+    ratio: float = Field(default=0.2, ge=0, le=10)
+    min_retries_per_window: int = Field(default=10, ge=0)
+    window_seconds: float = Field(default=10.0, gt=0, le=3600)
+
+
 class RouterSettings(Section):
-    routing_strategy: str = "simple-shuffle"
+    routing_strategy: Literal["simple-shuffle"] = "simple-shuffle"
     num_retries: int | None = Field(default=None, ge=0, le=20)
     timeout: float | None = Field(default=None, gt=0)
+    allowed_fails: int | None = Field(default=None, ge=0)
+    cooldown_time: float | None = Field(default=None, ge=0)
+    allowed_fails_policy: dict[str, int] = Field(default_factory=dict)
+    retry_policy: dict[str, int] = Field(default_factory=dict)
+    model_group_retry_policy: dict[str, dict[str, int]] = Field(default_factory=dict)
+    max_fallbacks: int | None = Field(default=None, ge=0, le=50)
+    enable_pre_call_checks: bool = False
+    # Longest a single 429's Retry-After may cool a deployment down.
+    max_retry_after_cooldown: float = Field(default=300.0, gt=0)
+    retry_budget: RetryBudget = Field(default_factory=RetryBudget)
     fallbacks: FallbackList = Field(default_factory=list)
     context_window_fallbacks: FallbackList = Field(default_factory=list)
     content_policy_fallbacks: FallbackList = Field(default_factory=list)

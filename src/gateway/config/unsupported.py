@@ -42,11 +42,6 @@ KNOWN_UNSUPPORTED: dict[str, str] = {
     "router_settings.redis_password": (
         "shared Redis state is not supported yet; set REDIS_URL later"
     ),
-    "router_settings.allowed_fails": "cooldowns are not supported yet; ignored",
-    "router_settings.cooldown_time": "cooldowns are not supported yet; ignored",
-    "router_settings.retry_policy": "per-error retry policies are not supported yet; ignored",
-    "router_settings.allowed_fails_policy": "cooldowns are not supported yet; ignored",
-    "router_settings.enable_pre_call_checks": "pre-call checks are not supported yet; ignored",
 }
 
 GENERIC_REASON = "not a setting this gateway knows; ignored"

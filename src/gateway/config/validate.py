@@ -8,6 +8,18 @@ from gateway.config.schema import ConfigFile
 
 FallbackList = list[dict[str, list[str]]]
 
+# LiteLLM's error classes, as named in retry_policy / allowed_fails_policy keys.
+ERROR_CLASSES = (
+    "BadRequestError",
+    "AuthenticationError",
+    "TimeoutError",
+    "RateLimitError",
+    "ContentPolicyViolationError",
+    "InternalServerError",
+)
+RETRY_POLICY_KEYS = frozenset(f"{name}Retries" for name in ERROR_CLASSES)
+ALLOWED_FAILS_POLICY_KEYS = frozenset(f"{name}AllowedFails" for name in ERROR_CLASSES)
+
 
 def check_references(file: ConfigFile, groups: Iterable[str]) -> list[str]:
     known = set(groups)
@@ -38,6 +50,23 @@ def check_references(file: ConfigFile, groups: Iterable[str]) -> list[str]:
         problems.extend(_check_fallback_list(path, entries, routable, known))
         problems.extend(_check_cycles(path, entries))
 
+    settings = file.router_settings
+    problems.extend(
+        _check_keys("router_settings.retry_policy", settings.retry_policy, RETRY_POLICY_KEYS)
+    )
+    problems.extend(
+        _check_keys(
+            "router_settings.allowed_fails_policy",
+            settings.allowed_fails_policy,
+            ALLOWED_FAILS_POLICY_KEYS,
+        )
+    )
+    for group, policy in settings.model_group_retry_policy.items():
+        path = f"router_settings.model_group_retry_policy.{group}"
+        if group not in routable:
+            problems.append(f"{path}: unknown model group {group!r}{_known_hint(known)}")
+        problems.extend(_check_keys(path, policy, RETRY_POLICY_KEYS))
+
     for path, defaults in (
         ("router_settings.default_fallbacks", file.router_settings.default_fallbacks),
         ("litellm_settings.default_fallbacks", file.litellm_settings.default_fallbacks),
@@ -48,6 +77,31 @@ def check_references(file: ConfigFile, groups: Iterable[str]) -> list[str]:
                     f"{path}[{index}]: unknown model group {group!r}{_known_hint(known)}"
                 )
     return problems
+
+
+def _check_keys(path: str, policy: dict[str, int], allowed: frozenset[str]) -> list[str]:
+    return [
+        f"{path}.{key}: unknown key; expected one of {', '.join(sorted(allowed))}"
+        for key in policy
+        if key not in allowed
+    ] + [f"{path}.{key}: must not be negative" for key, value in policy.items() if value < 0]
+
+
+def policy_warnings(file: ConfigFile) -> list[str]:
+    """Settings that are valid but will not do what they seem to."""
+    warnings = []
+    policies = [("router_settings.retry_policy", file.router_settings.retry_policy)]
+    policies += [
+        (f"router_settings.model_group_retry_policy.{group}", policy)
+        for group, policy in file.router_settings.model_group_retry_policy.items()
+    ]
+    for path, policy in policies:
+        if policy.get("BadRequestErrorRetries", 0) > 0:
+            warnings.append(
+                f"{path}.BadRequestErrorRetries: a 400 is the caller's error and is never "
+                "retried; this setting has no effect"
+            )
+    return warnings
 
 
 def _check_fallback_list(

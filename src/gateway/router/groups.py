@@ -30,10 +30,17 @@ class Deployment:
 class ModelGroup:
     name: str
     deployments: list[Deployment] = field(default_factory=list)
+    # Deployments by ``order`` (lowest first; no order last): higher tiers are
+    # implicit fallbacks within the group.
+    tiers: list[list[Deployment]] = field(default_factory=list)
 
-    @property
-    def weighted(self) -> bool:
-        return any(d.pick_weight is not None for d in self.deployments)
+    def add(self, deployment: Deployment) -> None:
+        self.deployments.append(deployment)
+        by_order: dict[float, list[Deployment]] = {}
+        for member in self.deployments:
+            order = member.spec.params.order
+            by_order.setdefault(float("inf") if order is None else order, []).append(member)
+        self.tiers = [by_order[key] for key in sorted(by_order)]
 
 
 def pick_weight(spec: DeploymentSpec) -> float | None:
@@ -54,7 +61,7 @@ class ModelGroups:
         self._groups: dict[str, ModelGroup] = {}
         for spec in config.deployments:
             group = self._groups.setdefault(spec.model_group, ModelGroup(spec.model_group))
-            group.deployments.append(
+            group.add(
                 Deployment(spec=spec, provider=providers[spec.id], pick_weight=pick_weight(spec))
             )
         self._aliases = dict(config.aliases)

@@ -15,8 +15,10 @@ class RouteRequest:
     body: dict[str, Any]
     stream: bool
     request_id: str
-    # Monotonic time by which the whole walk (retries and fallbacks) must end.
+    # Monotonic time by which the whole walk (retries and fallbacks) must end,
+    # and the timeout it came from (for messages).
     deadline: float
+    timeout: float
     # The body's own ``fallbacks`` (None: not given); ``disable_fallbacks`` turns them off.
     fallbacks: list[str] | None = None
     disable_fallbacks: bool = False

@@ -1,0 +1,73 @@
+"""What the router tells the rest of the gateway (metrics, logs) as it works."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from gateway.errors import UpstreamError
+from gateway.router.cooldown import Cooling
+
+log = logging.getLogger("gateway.router")
+
+
+class RouterObserver(Protocol):
+    def attempt_failed(
+        self, request_id: str, group: str, deployment_id: str, error: UpstreamError
+    ) -> None: ...
+
+    def retried(self, request_id: str, group: str, deployment_id: str, waited: float) -> None: ...
+
+    def cooled_down(self, group: str, deployment_id: str, cooling: Cooling) -> None: ...
+
+    def recovered(self, group: str, deployment_id: str) -> None: ...
+
+    def fell_back(self, request_id: str, from_group: str, to_group: str, reason: str) -> None: ...
+
+
+class LoggingObserver:
+    """Writes what an on-call engineer needs to see to the log."""
+
+    def attempt_failed(
+        self, request_id: str, group: str, deployment_id: str, error: UpstreamError
+    ) -> None:
+        log.info(
+            "upstream attempt failed",
+            extra={
+                "request_id": request_id,
+                "model_group": group,
+                "deployment": deployment_id,
+                "error_type": error.label,
+                "upstream_status": error.upstream_status,
+            },
+        )
+
+    def retried(self, request_id: str, group: str, deployment_id: str, waited: float) -> None:
+        return None
+
+    def cooled_down(self, group: str, deployment_id: str, cooling: Cooling) -> None:
+        log.warning(
+            "deployment cooling down",
+            extra={
+                "model_group": group,
+                "deployment": deployment_id,
+                "until": cooling.until,
+                "reason": cooling.reason,
+            },
+        )
+
+    def recovered(self, group: str, deployment_id: str) -> None:
+        log.warning(
+            "deployment recovered", extra={"model_group": group, "deployment": deployment_id}
+        )
+
+    def fell_back(self, request_id: str, from_group: str, to_group: str, reason: str) -> None:
+        log.info(
+            "fallback",
+            extra={
+                "request_id": request_id,
+                "from_group": from_group,
+                "to_group": to_group,
+                "reason": reason,
+            },
+        )

@@ -1,0 +1,75 @@
+"""The router's settings, resolved once from the config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.config.model import DEFAULT_MAX_FALLBACKS, GatewayConfig
+
+# LiteLLM's defaults, so a config that relies on them behaves the same.
+DEFAULT_ALLOWED_FAILS = 3
+DEFAULT_COOLDOWN_TIME_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RouterPolicy:
+    num_retries: int
+    retry_policy: dict[str, int] = field(default_factory=dict)
+    group_retry_policy: dict[str, dict[str, int]] = field(default_factory=dict)
+    allowed_fails: int = DEFAULT_ALLOWED_FAILS
+    allowed_fails_policy: dict[str, int] = field(default_factory=dict)
+    cooldown_time: float = DEFAULT_COOLDOWN_TIME_S
+    max_retry_after_cooldown: float = 300.0
+    max_fallbacks: int = DEFAULT_MAX_FALLBACKS
+    pre_call_checks: bool = False
+    retry_budget_ratio: float = 0.2
+    retry_budget_min: int = 10
+    retry_budget_window: float = 10.0
+
+    @classmethod
+    def from_config(cls, config: GatewayConfig) -> RouterPolicy:
+        settings = config.file.router_settings
+        return cls(
+            num_retries=config.num_retries,
+            retry_policy=_strip_suffix(settings.retry_policy, "Retries"),
+            group_retry_policy={
+                group: _strip_suffix(policy, "Retries")
+                for group, policy in settings.model_group_retry_policy.items()
+            },
+            allowed_fails=(
+                settings.allowed_fails
+                if settings.allowed_fails is not None
+                else DEFAULT_ALLOWED_FAILS
+            ),
+            allowed_fails_policy=_strip_suffix(settings.allowed_fails_policy, "AllowedFails"),
+            cooldown_time=(
+                settings.cooldown_time
+                if settings.cooldown_time is not None
+                else DEFAULT_COOLDOWN_TIME_S
+            ),
+            max_retry_after_cooldown=settings.max_retry_after_cooldown,
+            max_fallbacks=(
+                settings.max_fallbacks
+                if settings.max_fallbacks is not None
+                else DEFAULT_MAX_FALLBACKS
+            ),
+            pre_call_checks=settings.enable_pre_call_checks,
+            retry_budget_ratio=settings.retry_budget.ratio,
+            retry_budget_min=settings.retry_budget.min_retries_per_window,
+            retry_budget_window=settings.retry_budget.window_seconds,
+        )
+
+    def retries_for(self, group: str, error_class: str) -> int:
+        """How many retries an error of ``error_class`` earns in ``group``.
+
+        As in LiteLLM, a per-class policy replaces ``num_retries`` for that class;
+        a group's own policy replaces the global one.
+        """
+        group_policy = self.group_retry_policy.get(group)
+        if group_policy is not None and error_class in group_policy:
+            return group_policy[error_class]
+        return self.retry_policy.get(error_class, self.num_retries)
+
+
+def _strip_suffix(policy: dict[str, int], suffix: str) -> dict[str, int]:
+    return {key.removesuffix(suffix): value for key, value in policy.items()}

@@ -1,0 +1,1 @@
+"""The test harness: a mock OpenAI upstream, the gateway as a subprocess, configs."""
