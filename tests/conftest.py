@@ -8,7 +8,7 @@ written during a test is printed at teardown, so a failing test shows it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,9 @@ import pytest
 
 from support.clients import CLIENT_TIMEOUT_S, async_sdk_client, sdk_client
 from support.configs import MASTER_KEY, upstream_config
-from support.gateway_process import GatewayProcess
+from support.fleet import UpstreamFleet
+from support.gateway_process import GatewayProcess, StartGateway
 from support.mock_upstream import MockUpstream
-
-StartGateway = Callable[..., GatewayProcess]
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +35,14 @@ def upstream(mock_upstream_server: MockUpstream) -> Iterator[MockUpstream]:
     mock_upstream_server.reset()
     yield mock_upstream_server
     mock_upstream_server.reset()
+
+
+@pytest.fixture
+def fleet() -> Iterator[UpstreamFleet]:
+    """Mock upstreams created on demand by name, one per deployment; stopped after the test."""
+    upstreams = UpstreamFleet()
+    yield upstreams
+    upstreams.stop()
 
 
 @pytest.fixture(scope="session")

@@ -173,6 +173,8 @@ class Router:
             )
             walk.trace.fallbacks.append(following.name)
             group = following
+        # A walk that ran out of time says so, whatever its last attempt said.
+        self._check_deadline(walk)
         if walk.trace.attempts == 0 and walk.primary_cooling and not walk.primary_limited:
             return await self._last_resort_probe(primary, walk, attempt)
         assert last is not None
@@ -297,6 +299,9 @@ class Router:
     ) -> tuple[Deployment, bool] | _Unavailable:
         """A deployment to try and whether it is a half-open probe, or why there is none."""
         unavailable = _Unavailable()
+        # Tier by tier (lowest order first), an untried deployment beats one that
+        # already failed this request; only when none is left is a failed one retried.
+        retry_pool: list[Deployment] = []
         for tier in group.tiers:
             ready, probes = self._eligible(tier, walk, now, unavailable)
             # A deployment whose cooldown just ended gets the next request as its probe.
@@ -305,13 +310,25 @@ class Router:
                     deployment.id, now
                 ):
                     return deployment, True
-            untried = [d for d in ready if d.id not in tried] or ready
-            while untried:
-                deployment = pick(untried, self._rng)
-                if self._admit(deployment, now, unavailable):
-                    return deployment, False
-                untried = [d for d in untried if d is not deployment]
+            chosen = self._pick_admitted([d for d in ready if d.id not in tried], now, unavailable)
+            if chosen is not None:
+                return chosen, False
+            if not retry_pool:
+                retry_pool = ready
+        chosen = self._pick_admitted(retry_pool, now, unavailable)
+        if chosen is not None:
+            return chosen, False
         return unavailable
+
+    def _pick_admitted(
+        self, candidates: list[Deployment], now: float, unavailable: _Unavailable
+    ) -> Deployment | None:
+        while candidates:
+            deployment = pick(candidates, self._rng)
+            if self._admit(deployment, now, unavailable):
+                return deployment
+            candidates = [d for d in candidates if d is not deployment]
+        return None
 
     def _eligible(
         self, tier: list[Deployment], walk: _Walk, now: float, unavailable: _Unavailable
