@@ -41,7 +41,10 @@ def load(path: str | None, env: Mapping[str, str], settings: EnvSettings) -> Loa
 def build_data_plane(
     config: GatewayConfig, env: Mapping[str, str], pool: UpstreamPool
 ) -> DataPlane:
-    providers = {spec.id: build_provider(spec, env, pool) for spec in config.deployments}
+    providers = {
+        spec.id: build_provider(spec, env, pool, drop_params=config.drop_params)
+        for spec in config.deployments
+    }
     groups = ModelGroups(config, providers)
     listing, by_id = model_documents(groups)
     master_key = config.master_key.get_secret_value() if config.master_key else None

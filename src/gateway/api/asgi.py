@@ -24,6 +24,7 @@ from gateway.api.http import (
     send_bytes,
 )
 from gateway.api.inference import handle_inference
+from gateway.api.messages import handle_count_tokens, handle_messages
 from gateway.api.services import DataPlane
 from gateway.errors import (
     GatewayError,
@@ -53,6 +54,12 @@ class DataPlaneApp:
             ("/embeddings", Operation.EMBEDDING),
         ):
             handler: Handler = partial(handle_inference, operation)
+            self._post[path] = handler
+            self._post["/v1" + path] = handler
+        for path, handler in (
+            ("/messages", handle_messages),
+            ("/messages/count_tokens", handle_count_tokens),
+        ):
             self._post[path] = handler
             self._post["/v1" + path] = handler
         self._get: dict[str, Handler] = {"/v1/models": _list_models, "/models": _list_models}

@@ -30,6 +30,14 @@ class LiteLLMParams(Section):
     timeout: float | None = Field(default=None, gt=0)
     stream_timeout: float | None = Field(default=None, gt=0)
     extra_headers: dict[str, str] | None = None
+    # Per deployment, overrides litellm_settings.drop_params.
+    drop_params: bool | None = None
+    # Azure OpenAI (``model: azure/<deployment>``).
+    api_version: str | None = None
+    # Vertex AI (``model: vertex_ai/...``): the service account's JSON, or the path of its file.
+    vertex_project: str | None = None
+    vertex_location: str | None = None
+    vertex_credentials: SecretStr | None = None
     # The mock provider (``model: mock/...``): a local answer, no network.
     mock_response: str | None = None
     mock_latency_ms: float = Field(default=0.0, ge=0)

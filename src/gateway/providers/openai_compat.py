@@ -8,11 +8,9 @@ and, when streaming, usage is requested so the ledger can meter the stream.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 import orjson
@@ -20,10 +18,7 @@ import orjson
 from gateway.errors import (
     ContentPolicyViolation,
     ContextWindowExceeded,
-    UpstreamConnectionError,
     UpstreamError,
-    UpstreamServerError,
-    UpstreamTimeout,
     upstream_error_for_status,
 )
 from gateway.providers.base import (
@@ -34,7 +29,9 @@ from gateway.providers.base import (
     Usage,
 )
 from gateway.providers.retry_after import parse_retry_after
+from gateway.providers.sse import sse_events
 from gateway.providers.transport import UpstreamPool
+from gateway.providers.upstream import PrimedStream, Upstream, json_object
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +72,6 @@ PATHS = {
     Operation.EMBEDDING: "/embeddings",
 }
 
-READ_BUFFER_BYTES = 1 << 20
 _FINISHED = re.compile(rb'"finish_reason"\s*:\s*"')
 _CONTEXT_WINDOW_HINTS = (
     "context_length_exceeded",
@@ -100,7 +96,7 @@ def resolve_base(provider: str, api_base: str | None) -> str | None:
 
 
 class OpenAICompatibleProvider:
-    """One deployment on an OpenAI-compatible upstream."""
+    """One deployment on an OpenAI-compatible upstream (Azure OpenAI too: see ``azure``)."""
 
     def __init__(
         self,
@@ -108,26 +104,25 @@ class OpenAICompatibleProvider:
         provider: str,
         model: str,
         api_base: str,
-        api_key: str | None,
-        organization: str | None,
-        extra_headers: dict[str, str] | None,
+        urls: Mapping[Operation, str],
+        headers: Mapping[str, str],
+        secret: str | None,
         pool: UpstreamPool,
         deployment_id: str,
     ) -> None:
         self._provider = provider
         self._model = model
         self._base = api_base
-        self._key = api_key
-        self._pool = pool
-        self._deployment = deployment_id
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        if organization:
-            headers["OpenAI-Organization"] = organization
-        headers.update(extra_headers or {})
-        self._headers = headers
-        self._urls = {op: api_base + path for op, path in PATHS.items()}
+        self._urls = dict(urls)
+        self._headers = dict(headers)
+        self._upstream = Upstream(
+            provider=provider,
+            deployment=deployment_id,
+            pool=pool,
+            base=api_base,
+            read_error=self._error,
+            secrets=[secret] if secret else [],
+        )
 
     @property
     def name(self) -> str:
@@ -138,71 +133,22 @@ class OpenAICompatibleProvider:
         return self._base
 
     async def send(self, call: UpstreamCall) -> UpstreamResult:
-        session = self._pool.session_for(self._base)
-        payload = self._payload(call, stream=False)
-        try:
-            async with asyncio.timeout(call.timeout):
-                async with session.post(
-                    self._urls[call.operation],
-                    data=payload,
-                    headers=self._headers,
-                    read_bufsize=READ_BUFFER_BYTES,
-                ) as response:
-                    raw = await response.read()
-                    if response.status >= 400:
-                        raise self._error(response.status, raw, response.headers)
-        except UpstreamError:
-            raise
-        except TimeoutError as exc:
-            raise UpstreamTimeout(
-                f"no answer from {self._provider} within {call.timeout:.1f}s",
-                deployment=self._deployment,
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise self._transport_error(exc) from exc
-        body = _json_object(raw)
-        if body is None:
-            raise UpstreamServerError(
-                f"{self._provider} returned a body that is not a JSON object",
-                deployment=self._deployment,
-            )
+        body = await self._upstream.post_json(
+            self._urls[call.operation],
+            self._payload(call, stream=False),
+            self._headers,
+            call.timeout,
+        )
         return UpstreamResult(body=body, usage=Usage.from_openai(body.get("usage")))
 
-    async def open_stream(self, call: UpstreamCall) -> OpenAIStream:
-        session = self._pool.session_for(self._base)
-        payload = self._payload(call, stream=True)
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=min(call.timeout, 10.0), sock_read=call.stream_timeout
+    async def open_stream(self, call: UpstreamCall) -> PrimedStream:
+        return await self._upstream.open_stream(
+            self._urls[call.operation],
+            self._payload(call, stream=True),
+            self._headers,
+            call,
+            self._chunks,
         )
-        response: aiohttp.ClientResponse | None = None
-        try:
-            async with asyncio.timeout(call.timeout):
-                response = await session.post(
-                    self._urls[call.operation],
-                    data=payload,
-                    headers=self._headers,
-                    timeout=timeout,
-                    read_bufsize=READ_BUFFER_BYTES,
-                )
-                if response.status >= 400:
-                    raw = await response.read()
-                    raise self._error(response.status, raw, response.headers)
-                stream = OpenAIStream(response, self)
-                await stream.prime()
-                return stream
-        except BaseException as exc:
-            if response is not None:
-                response.close()
-            if isinstance(exc, UpstreamError):
-                raise
-            if isinstance(exc, TimeoutError):
-                raise UpstreamTimeout(
-                    f"no first chunk from {self._provider} within the time left",
-                    deployment=self._deployment,
-                ) from exc
-            if isinstance(exc, aiohttp.ClientError):
-                raise self._transport_error(exc) from exc
-            raise
 
     def _payload(self, call: UpstreamCall, *, stream: bool) -> bytes:
         body = dict(call.body)
@@ -214,161 +160,81 @@ class OpenAICompatibleProvider:
             body["stream_options"] = options
         return orjson.dumps(body)
 
-    def _error(self, status: int, raw: bytes, headers: Any) -> UpstreamError:
-        message, code, param = _read_error(raw)
-        message = self._redact(message) or f"{self._provider} returned HTTP {status}"
-        retry_after = parse_retry_after(headers)
+    def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        message, code, param = read_openai_error(raw)
+        message = self._upstream.redact(message) or f"{self._provider} returned HTTP {status}"
+        deployment = self._upstream.deployment
         text = f"{code or ''} {message}".lower()
         if status in (400, 413, 422):
             if any(hint in text for hint in _CONTEXT_WINDOW_HINTS):
                 return ContextWindowExceeded(
-                    message,
-                    upstream_status=400,
-                    deployment=self._deployment,
-                    code=code or None,
-                    param=param,
+                    message, upstream_status=400, deployment=deployment, code=code, param=param
                 )
             if any(hint in text for hint in _CONTENT_POLICY_HINTS):
                 return ContentPolicyViolation(
-                    message,
-                    upstream_status=400,
-                    deployment=self._deployment,
-                    code=code or None,
-                    param=param,
+                    message, upstream_status=400, deployment=deployment, code=code, param=param
                 )
         return upstream_error_for_status(
             status,
             message,
-            deployment=self._deployment,
+            deployment=deployment,
             code=code,
             param=param,
-            retry_after=retry_after,
+            retry_after=parse_retry_after(headers),
         )
 
-    def _transport_error(self, exc: aiohttp.ClientError) -> UpstreamError:
-        if isinstance(exc, aiohttp.ServerTimeoutError):
-            return UpstreamTimeout(
-                f"{self._provider} stopped sending data", deployment=self._deployment
-            )
-        reason = type(exc).__name__
-        return UpstreamConnectionError(
-            f"could not talk to {self._provider} ({reason})", deployment=self._deployment
-        )
-
-    def _redact(self, message: str) -> str:
-        if self._key and self._key in message:
-            return message.replace(self._key, "***")
-        return message
-
-    def stream_error(self, raw: bytes) -> UpstreamError:
-        """An error event sent inside an otherwise successful stream."""
-        message, code, param = _read_error(raw)
-        return UpstreamServerError(
-            self._redact(message) or f"{self._provider} sent an error mid-stream",
-            deployment=self._deployment,
-            code=code,
-            param=param,
-        )
-
-    def interrupted(self, why: str) -> UpstreamError:
-        return UpstreamConnectionError(
-            f"{self._provider} stream broke off: {why}", deployment=self._deployment
-        )
-
-
-class OpenAIStream:
-    """Server-sent events from an OpenAI-compatible upstream, one chunk per event.
-
-    ``prime`` reads up to the first chunk so that a failure before any output
-    is raised while the router can still retry or fall back.
-    """
-
-    def __init__(self, response: aiohttp.ClientResponse, owner: OpenAICompatibleProvider) -> None:
-        self._response = response
-        self._owner = owner
-        self._events: AsyncGenerator[StreamChunk, None] = self._read_events()
-        self._first: StreamChunk | None = None
-        self._finished = False
-
-    async def prime(self) -> None:
-        self._first = await anext(self._events, None)
-        if self._first is None:
-            raise self._owner.interrupted("no chunk before the end of the stream")
-
-    async def __aiter__(self) -> AsyncIterator[StreamChunk]:
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield first
-        try:
-            async for chunk in self._events:
-                yield chunk
-        except TimeoutError as exc:
-            raise UpstreamTimeout(
-                f"{self._owner.name} sent no chunk within stream_timeout"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise self._owner.interrupted(type(exc).__name__) from exc
-
-    async def aclose(self) -> None:
-        await self._events.aclose()
-        self._response.close()
-
-    async def _read_events(self) -> AsyncGenerator[StreamChunk, None]:
-        data: list[bytes] = []
-        done = False
-        async for raw_line in self._response.content:
-            line = raw_line.rstrip(b"\r\n")
-            if line:
-                if line.startswith(b"data:"):
-                    data.append(line[5:].lstrip())
-                continue
-            if not data:
-                continue
-            payload = data[0] if len(data) == 1 else b"\n".join(data)
-            data = []
+    async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncGenerator[StreamChunk, None]:
+        """One chunk per event; the stream must end with ``[DONE]`` or a finished choice."""
+        finished = False
+        async for event in sse_events(response.content):
+            payload = event.data
             if payload == b"[DONE]":
-                done = True
-                break
-            yield self._chunk(payload)
-        else:
-            if data and data[0] != b"[DONE]":
-                yield self._chunk(b"\n".join(data))
-            elif data:
-                done = True
-        self._response.release()
-        if not done and not self._finished:
-            raise self._owner.interrupted("the upstream closed the stream before it finished")
+                return
+            if b'"error"' in payload:
+                parsed = json_object(payload)
+                if parsed is not None and "error" in parsed and not parsed.get("choices"):
+                    message, code, _ = read_openai_error(payload)
+                    raise self._upstream.stream_failed(message, code=code)
+            if _FINISHED.search(payload):
+                finished = True
+            chunk = self._chunk(payload)
+            if chunk.usage is not None:
+                finished = True
+            if chunk.data:
+                yield chunk
+        if not finished:
+            raise self._upstream.interrupted("the upstream closed the stream before it finished")
 
     def _chunk(self, payload: bytes) -> StreamChunk:
-        if b'"error"' in payload:
-            parsed = _json_object(payload)
-            if parsed is not None and "error" in parsed and not parsed.get("choices"):
-                raise self._owner.stream_error(payload)
-        if _FINISHED.search(payload):
-            self._finished = True
-        if b'"usage"' not in payload:
+        if b'"usage"' not in payload and b"prompt_filter_results" not in payload:
             return StreamChunk(data=payload)
-        parsed = _json_object(payload)
+        parsed = json_object(payload)
         if parsed is None:
-            raise self._owner.interrupted("a chunk was not valid JSON")
+            raise self._upstream.interrupted("a chunk was not valid JSON")
+        if not parsed.get("choices") and "prompt_filter_results" in parsed:
+            # Azure's content-filter preamble: no choice, no usage, not part of OpenAI's shape.
+            return StreamChunk(data=b"")
         usage = Usage.from_openai(parsed.get("usage"))
         if usage is None:
             return StreamChunk(data=payload)
-        self._finished = True
         return StreamChunk(data=payload, usage=usage, usage_only=not parsed.get("choices"))
 
 
-def _json_object(raw: bytes) -> dict[str, Any] | None:
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
+def openai_headers(
+    api_key: str | None, organization: str | None, extra_headers: Mapping[str, str] | None
+) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    if organization:
+        headers["OpenAI-Organization"] = organization
+    headers.update(extra_headers or {})
+    return headers
 
 
-def _read_error(raw: bytes) -> tuple[str, str | None, str | None]:
+def read_openai_error(raw: bytes) -> tuple[str, str | None, str | None]:
     """(message, code, param) from an OpenAI-shaped error body, tolerating others."""
-    body = _json_object(raw)
+    body = json_object(raw)
     if body is None:
         return raw[:500].decode("utf-8", "replace").strip(), None, None
     error = body.get("error", body)

@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import quote
 
 from gateway.config.model import DeploymentSpec
 from gateway.errors import UpstreamServerError
+from gateway.providers import anthropic, azure, gemini
+from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import ChunkStream, Provider, UpstreamCall, UpstreamResult
+from gateway.providers.gemini import Flavor, GeminiProvider
 from gateway.providers.mock import MockProvider
-from gateway.providers.openai_compat import VENDORS, OpenAICompatibleProvider, resolve_base
+from gateway.providers.openai_compat import (
+    PATHS,
+    VENDORS,
+    OpenAICompatibleProvider,
+    openai_headers,
+    resolve_base,
+)
 from gateway.providers.transport import UpstreamPool
+from gateway.providers.vertex_auth import CredentialsError, VertexTokens, load_service_account
 
 NOT_IMPLEMENTED_STATUS = 501
+TRANSLATED = ("anthropic", "gemini", "vertex_ai", "azure")
+# Where Vertex AI settings come from when litellm_params does not say (as in LiteLLM).
+VERTEX_PROJECT_ENV = ("VERTEXAI_PROJECT", "VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT")
+VERTEX_LOCATION_ENV = ("VERTEXAI_LOCATION", "VERTEX_LOCATION")
+VERTEX_CREDENTIALS_ENV = ("VERTEXAI_CREDENTIALS", "GOOGLE_APPLICATION_CREDENTIALS")
+DEFAULT_VERTEX_LOCATION = "us-central1"
 
 
 def is_supported(provider: str) -> bool:
-    return provider == "mock" or provider in VENDORS
+    return provider == "mock" or provider in VENDORS or provider in TRANSLATED
 
 
 def deployment_warnings(
@@ -24,32 +41,80 @@ def deployment_warnings(
     """Problems that do not stop the gateway but will fail requests to a deployment."""
     warnings = []
     for spec in deployments:
-        where = f"{spec.path}.litellm_params.model"
+        where = f"{spec.path}.litellm_params"
         if not is_supported(spec.provider):
             warnings.append(
-                f"{where}: provider {spec.provider!r} is not supported by this gateway; "
+                f"{where}.model: provider {spec.provider!r} is not supported by this gateway; "
                 f"requests routed to {spec.id} fail with {NOT_IMPLEMENTED_STATUS} "
                 "and go to fallbacks"
             )
-            continue
-        if spec.provider == "mock":
-            continue
-        if resolve_base(spec.provider, spec.params.api_base) is None:
-            warnings.append(
-                f"{spec.path}.litellm_params.api_base: provider {spec.provider!r} "
-                "has no default address; set api_base"
-            )
-        vendor = VENDORS[spec.provider]
-        if spec.params.api_key is None and vendor.key_env and vendor.key_env not in env:
-            warnings.append(
-                f"{spec.path}.litellm_params.api_key: not set and {vendor.key_env} "
-                "is not in the environment; the upstream will likely answer 401"
-            )
+        elif spec.provider in VENDORS:
+            warnings.extend(_vendor_warnings(spec, env))
+        elif spec.provider != "mock":
+            problem = _translated_problem(spec, env)
+            if problem is not None:
+                warnings.append(f"{where}.{problem}")
     return warnings
 
 
-def build_provider(spec: DeploymentSpec, env: Mapping[str, str], pool: UpstreamPool) -> Provider:
+def _vendor_warnings(spec: DeploymentSpec, env: Mapping[str, str]) -> list[str]:
+    warnings = []
+    if resolve_base(spec.provider, spec.params.api_base) is None:
+        warnings.append(
+            f"{spec.path}.litellm_params.api_base: provider {spec.provider!r} "
+            "has no default address; set api_base"
+        )
+    vendor = VENDORS[spec.provider]
+    if spec.params.api_key is None and vendor.key_env and vendor.key_env not in env:
+        warnings.append(
+            f"{spec.path}.litellm_params.api_key: not set and {vendor.key_env} "
+            "is not in the environment; the upstream will likely answer 401"
+        )
+    return warnings
+
+
+def _translated_problem(spec: DeploymentSpec, env: Mapping[str, str]) -> str | None:
+    """What is missing for an Anthropic, Gemini, Vertex AI or Azure deployment, if anything."""
     params = spec.params
+    key_env = {"anthropic": anthropic.KEY_ENV, "gemini": gemini.KEY_ENV, "azure": azure.KEY_ENV}
+    if spec.provider == "azure" and azure.azure_base(params.api_base, env) is None:
+        return (
+            f"api_base: azure needs the resource address (or {azure.BASE_ENV} in the environment)"
+        )
+    if spec.provider == "vertex_ai":
+        credentials = _vertex_credentials(spec, env)
+        if credentials is None:
+            return (
+                "vertex_credentials: not set, and none of "
+                f"{', '.join(VERTEX_CREDENTIALS_ENV)} is in the environment"
+            )
+        try:
+            account = load_service_account(credentials)
+        except CredentialsError as exc:
+            return f"vertex_credentials: {exc}"
+        if _vertex_project(spec, env) is None and account.project_id is None:
+            return "vertex_project: not set and the credentials name no project_id"
+        return None
+    env_name = key_env.get(spec.provider)
+    if params.api_key is None and env_name is not None and env_name not in env:
+        return (
+            f"api_key: not set and {env_name} is not in the environment; "
+            "the upstream will likely answer 401"
+        )
+    return None
+
+
+def build_provider(
+    spec: DeploymentSpec,
+    env: Mapping[str, str],
+    pool: UpstreamPool,
+    *,
+    drop_params: bool = False,
+) -> Provider:
+    """The provider of one deployment; ``drop_params`` is ``litellm_settings.drop_params``."""
+    params = spec.params
+    drop = params.drop_params if params.drop_params is not None else drop_params
+    key = params.api_key.get_secret_value() if params.api_key else None
     if spec.provider == "mock":
         return MockProvider(
             model=spec.model,
@@ -69,20 +134,118 @@ def build_provider(spec: DeploymentSpec, env: Mapping[str, str], pool: UpstreamP
         if base is None:
             return UnavailableProvider(spec.provider, "no api_base is configured")
         vendor = VENDORS[spec.provider]
-        key = params.api_key.get_secret_value() if params.api_key else None
         if key is None and vendor.key_env:
             key = env.get(vendor.key_env)
         return OpenAICompatibleProvider(
             provider=spec.provider,
             model=spec.model,
             api_base=base,
-            api_key=key,
-            organization=params.organization,
+            urls={operation: base + path for operation, path in PATHS.items()},
+            headers=openai_headers(key, params.organization, params.extra_headers),
+            secret=key,
+            pool=pool,
+            deployment_id=spec.id,
+        )
+    if spec.provider == "anthropic":
+        info = spec.info
+        return AnthropicProvider(
+            model=spec.model,
+            api_base=(params.api_base or anthropic.DEFAULT_BASE).rstrip("/"),
+            api_key=key or env.get(anthropic.KEY_ENV),
             extra_headers=params.extra_headers,
+            pool=pool,
+            deployment_id=spec.id,
+            default_max_tokens=info.max_output_tokens
+            or info.max_tokens
+            or anthropic.DEFAULT_MAX_TOKENS,
+            drop_params=drop,
+        )
+    if spec.provider == "gemini":
+        key = key or env.get(gemini.KEY_ENV)
+        base = (params.api_base or gemini.AI_STUDIO_BASE).rstrip("/")
+        return GeminiProvider(
+            flavor=Flavor.AI_STUDIO,
+            model=spec.model,
+            api_base=base,
+            model_url=f"{base}/models/{quote(spec.model, safe='')}",
+            headers={**({"x-goog-api-key": key} if key else {}), **(params.extra_headers or {})},
+            auth=None,
+            secrets=[key] if key else [],
+            pool=pool,
+            deployment_id=spec.id,
+            drop_params=drop,
+        )
+    if spec.provider == "vertex_ai":
+        return _vertex(spec, env, pool, drop)
+    if spec.provider == "azure":
+        base = azure.azure_base(params.api_base, env)
+        if base is None:
+            return UnavailableProvider("azure", "no api_base is configured")
+        return azure.build_azure(
+            deployment_name=spec.model,
+            api_base=base,
+            api_key=key,
+            api_version=params.api_version,
+            extra_headers=params.extra_headers,
+            env=env,
             pool=pool,
             deployment_id=spec.id,
         )
     return UnavailableProvider(spec.provider, "this provider is not supported")
+
+
+def _vertex(
+    spec: DeploymentSpec, env: Mapping[str, str], pool: UpstreamPool, drop: bool
+) -> Provider:
+    credentials = _vertex_credentials(spec, env)
+    if credentials is None:
+        return UnavailableProvider("vertex_ai", "no vertex_credentials are configured")
+    try:
+        account = load_service_account(credentials)
+    except CredentialsError as exc:
+        return UnavailableProvider("vertex_ai", f"vertex_credentials: {exc}")
+    project = _vertex_project(spec, env) or account.project_id
+    if project is None:
+        return UnavailableProvider("vertex_ai", "no vertex_project is configured")
+    location = spec.params.vertex_location or _first_env(env, VERTEX_LOCATION_ENV)
+    location = location or DEFAULT_VERTEX_LOCATION
+    base = spec.params.api_base
+    if base is None:
+        host = "aiplatform.googleapis.com"
+        base = f"https://{host if location == 'global' else f'{location}-{host}'}/v1"
+    base = base.rstrip("/")
+    path = (
+        f"/projects/{quote(project, safe='')}/locations/{quote(location, safe='')}"
+        f"/publishers/google/models/{quote(spec.model, safe='')}"
+    )
+    tokens = VertexTokens(account, pool, spec.id)
+    return GeminiProvider(
+        flavor=Flavor.VERTEX,
+        model=spec.model,
+        api_base=base,
+        model_url=base + path,
+        headers=spec.params.extra_headers or {},
+        auth=tokens.headers,
+        secrets=[],
+        pool=pool,
+        deployment_id=spec.id,
+        drop_params=drop,
+    )
+
+
+def _vertex_credentials(spec: DeploymentSpec, env: Mapping[str, str]) -> str | None:
+    secret = spec.params.vertex_credentials
+    return (
+        secret.get_secret_value() if secret is not None else _first_env(env, VERTEX_CREDENTIALS_ENV)
+    )
+
+
+def _vertex_project(spec: DeploymentSpec, env: Mapping[str, str]) -> str | None:
+    return spec.params.vertex_project or _first_env(env, VERTEX_PROJECT_ENV)
+
+
+def _first_env(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    return next((env[name] for name in names if env.get(name)), None)
 
 
 class UnavailableProvider:

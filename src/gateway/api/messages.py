@@ -1,0 +1,168 @@
+"""Anthropic's Messages API as a front door: ``POST /v1/messages`` and ``/count_tokens``.
+
+A Messages request is translated into an OpenAI chat request, routed by the
+same router to any provider (retries, cooldowns and fallbacks included), and
+the answer translated back: a Message, or the Messages stream's event
+sequence. Errors leave in Anthropic's shape, ``{"type": "error", "error": {...}}``,
+so Anthropic SDKs and tools (Claude Code) read them as their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from gateway.api.errors import error_headers, error_status
+from gateway.api.http import JSON_HEADERS, Headers, Incoming, Receive, Send, read_body
+from gateway.api.inference import routed_headers
+from gateway.api.parse import check_content_type, parse_json_object
+from gateway.api.services import DataPlane
+from gateway.api.sse import SSE_HEADERS
+from gateway.errors import GatewayError, InternalError, InvalidRequest
+from gateway.providers.anthropic_messages import (
+    EventTranslator,
+    chat_request,
+    error_json,
+    error_type,
+    event,
+    message_response,
+)
+from gateway.providers.base import ChunkStream, Operation
+from gateway.providers.translate import TranslationError
+from gateway.router.precall import BYTES_PER_TOKEN
+from gateway.router.request import RouteRequest
+
+log = logging.getLogger(__name__)
+
+
+async def handle_messages(plane: DataPlane, incoming: Incoming) -> None:
+    request_id = incoming.request_id
+    try:
+        body = await _read(plane, incoming)
+        try:
+            chat = chat_request(body)
+        except TranslationError as exc:
+            raise InvalidRequest(exc.message, param=exc.param) from None
+        model: str = chat["model"]
+        stream = chat.get("stream") is True
+        timeout = plane.request_timeout
+        route = RouteRequest(
+            operation=Operation.CHAT,
+            model=model,
+            body=chat,
+            stream=stream,
+            request_id=request_id,
+            deadline=incoming.arrived + timeout,
+            timeout=timeout,
+        )
+        if stream:
+            chunks, trace = await plane.router.open_stream(route)
+        else:
+            result, trace = await plane.router.send(route)
+    except GatewayError as exc:
+        await send_error(incoming.send, exc, request_id)
+        return
+    headers = routed_headers(request_id, trace, incoming.arrived)
+    if stream:
+        await relay_events(chunks, model, headers, incoming.receive, incoming.send)
+        return
+    payload = orjson.dumps(message_response(result.body, model))
+    await _send_json(incoming.send, 200, payload, headers)
+
+
+async def handle_count_tokens(plane: DataPlane, incoming: Incoming) -> None:
+    """An estimate (serialized size / 4): no tokenizer runs in the gateway."""
+    try:
+        body = await _read(plane, incoming)
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidRequest("model: a non-empty string is required", param="model")
+        plane.router.groups.resolve(model)
+        if not isinstance(body.get("messages"), list):
+            raise InvalidRequest("messages: an array is required", param="messages")
+        counted = orjson.dumps([body.get("system"), body["messages"], body.get("tools")])
+    except GatewayError as exc:
+        await send_error(incoming.send, exc, incoming.request_id)
+        return
+    payload = orjson.dumps({"input_tokens": max(1, len(counted) // BYTES_PER_TOKEN)})
+    await _send_json(incoming.send, 200, payload, [(b"x-request-id", incoming.request_id.encode())])
+
+
+async def _read(plane: DataPlane, incoming: Incoming) -> dict[str, Any]:
+    plane.auth.check(incoming.headers)
+    check_content_type(incoming.headers)
+    raw = await read_body(
+        incoming.receive, plane.max_request_bytes, incoming.headers.content_length
+    )
+    return parse_json_object(raw)
+
+
+async def send_error(send: Send, error: GatewayError, request_id: str) -> None:
+    status = error_status(error)
+    headers = [(b"x-request-id", request_id.encode()), *error_headers(error)]
+    await _send_json(send, status, error_json(status, error.message), headers)
+
+
+async def _send_json(send: Send, status: int, payload: bytes, headers: Headers) -> None:
+    headers = [*headers, *JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+async def relay_events(
+    stream: ChunkStream, model: str, headers: Headers, receive: Receive, send: Send
+) -> None:
+    """Write the Messages event sequence as chunks arrive; a client that leaves cancels it."""
+    translator = EventTranslator(model)
+    relay = asyncio.current_task()
+    state = {"finished": False, "disconnected": False}
+
+    async def watch_disconnect() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if not state["finished"] and relay is not None:
+                    state["disconnected"] = True
+                    relay.cancel()
+                return
+
+    watcher = asyncio.create_task(watch_disconnect())
+    try:
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]}
+        )
+        await _write(send, [translator.start()])
+        async for chunk in stream:
+            await _write(send, translator.feed(orjson.loads(chunk.data)))
+        state["finished"] = True
+        await _write(send, translator.finish(), last=True)
+    except asyncio.CancelledError:
+        if not state["disconnected"]:
+            raise
+    except GatewayError as exc:
+        state["finished"] = True
+        await _write(send, [_error_event(exc)], last=True)
+    except Exception:
+        state["finished"] = True
+        log.exception("messages stream relay failed")
+        failure = InternalError("The gateway failed while streaming.")
+        await _write(send, [_error_event(failure)], last=True)
+    finally:
+        watcher.cancel()
+        await stream.aclose()
+
+
+def _error_event(error: GatewayError) -> bytes:
+    status = error_status(error)
+    return event(
+        "error",
+        {"type": "error", "error": {"type": error_type(status), "message": error.message}},
+    )
+
+
+async def _write(send: Send, frames: list[bytes], *, last: bool = False) -> None:
+    if frames or last:
+        await send({"type": "http.response.body", "body": b"".join(frames), "more_body": not last})

@@ -1,0 +1,58 @@
+"""Azure OpenAI (``azure/<deployment>``): OpenAI's wire format at per-deployment URLs.
+
+Requests go to ``{api_base}/openai/deployments/{deployment}/{operation}?api-version=...``
+with an ``api-key`` header; bodies, answers, streams and errors are OpenAI's,
+so the OpenAI-compatible provider carries them (Azure's content-filter
+preamble chunk is left out there, and ``content_filter`` errors are
+content-policy violations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from gateway.providers.openai_compat import PATHS, OpenAICompatibleProvider
+from gateway.providers.transport import UpstreamPool
+
+KEY_ENV = "AZURE_API_KEY"
+BASE_ENV = "AZURE_API_BASE"
+VERSION_ENV = "AZURE_API_VERSION"
+# The newest generally available data-plane version when this was written.
+DEFAULT_API_VERSION = "2024-10-21"
+
+
+def azure_base(api_base: str | None, env: Mapping[str, str]) -> str | None:
+    base = (api_base or env.get(BASE_ENV) or "").rstrip("/")
+    return base or None
+
+
+def build_azure(
+    *,
+    deployment_name: str,
+    api_base: str,
+    api_key: str | None,
+    api_version: str | None,
+    extra_headers: Mapping[str, str] | None,
+    env: Mapping[str, str],
+    pool: UpstreamPool,
+    deployment_id: str,
+) -> OpenAICompatibleProvider:
+    version = api_version or env.get(VERSION_ENV) or DEFAULT_API_VERSION
+    key = api_key or env.get(KEY_ENV)
+    root = f"{api_base}/openai/deployments/{quote(deployment_name, safe='')}"
+    query = "?api-version=" + quote(version, safe="")
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if key:
+        headers["api-key"] = key
+    headers.update(extra_headers or {})
+    return OpenAICompatibleProvider(
+        provider="azure",
+        model=deployment_name,
+        api_base=api_base,
+        urls={operation: root + path + query for operation, path in PATHS.items()},
+        headers=headers,
+        secret=key,
+        pool=pool,
+        deployment_id=deployment_id,
+    )

@@ -1,0 +1,136 @@
+"""Helpers shared by the providers that translate OpenAI's format into their own.
+
+``TranslationError`` is raised by pure translation code when a request cannot
+be expressed in the other format; the caller decides what error that becomes
+(a provider: ``UpstreamBadRequest``; the API: the caller's 400).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base64,(?P<data>.*)$", re.S)
+
+
+class TranslationError(ValueError):
+    """A request that cannot be translated; ``param`` names the offending field."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+def check_params(
+    body: Mapping[str, Any], supported: frozenset[str], *, drop: bool, provider: str
+) -> None:
+    """Refuse a parameter ``provider`` cannot express, unless ``drop_params`` is on.
+
+    A null value counts as absent, and ``n: 1`` as the default it is.
+    """
+    if drop:
+        return
+    for name, value in body.items():
+        if name in supported or value is None:
+            continue
+        if name == "n" and value == 1:
+            continue
+        raise TranslationError(
+            f"{provider} does not support the parameter {name!r}. Remove it, or set "
+            "litellm_settings.drop_params: true to drop unsupported parameters.",
+            param=name,
+        )
+
+
+def parse_data_url(url: str) -> tuple[str, str] | None:
+    """(media type, base64 data) of a ``data:`` URL, or None for any other URL."""
+    match = _DATA_URL.match(url)
+    if match is None:
+        return None
+    return match.group("mime"), match.group("data")
+
+
+def text_of(content: Any, where: str) -> str:
+    """The text of an OpenAI message ``content``: a string or an array of text parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for index, part in enumerate(content):
+            if not isinstance(part, dict) or part.get("type") != "text":
+                raise TranslationError(
+                    f"{where}[{index}]: only text parts are allowed here", param=where
+                )
+            texts.append(str(part.get("text", "")))
+        return "".join(texts)
+    raise TranslationError(f"{where}: expected a string or an array of parts", param=where)
+
+
+def stop_list(stop: Any) -> list[str] | None:
+    if stop is None:
+        return None
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        return list(stop)
+    raise TranslationError("'stop' must be a string or an array of strings", param="stop")
+
+
+def max_output_tokens(body: Mapping[str, Any]) -> int | None:
+    value = body.get("max_completion_tokens")
+    if value is None:
+        value = body.get("max_tokens")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TranslationError("'max_tokens' must be a positive integer", param="max_tokens")
+    return value
+
+
+def embedding_inputs(body: Mapping[str, Any]) -> list[str]:
+    """The texts of an embeddings request (token-array inputs cannot be translated)."""
+    value = body.get("input")
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(item, str) for item in items):
+        raise TranslationError(
+            "'input' must be a string or an array of strings for this provider", param="input"
+        )
+    return list(items)
+
+
+def embedding_list(
+    vectors: Iterable[list[float]], model: str, prompt_tokens: int, encoding_format: Any
+) -> dict[str, Any]:
+    """An OpenAI embeddings answer; base64 (float32, little-endian) when the caller asked."""
+    data = []
+    for index, vector in enumerate(vectors):
+        encoded: Any = vector
+        if encoding_format == "base64":
+            encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }
+
+
+def usage_json(prompt: int, completion: int, cached: int) -> dict[str, Any]:
+    """OpenAI's ``usage`` object (prompt tokens include cached ones, as OpenAI counts them)."""
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
+
+
+def as_int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

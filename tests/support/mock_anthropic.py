@@ -1,0 +1,424 @@
+"""A mock of Anthropic's Messages API (``POST /v1/messages``), strict about what it accepts.
+
+Requests are checked against the documented schema (headers ``x-api-key`` and
+``anthropic-version: 2023-06-01``; fields, types and block shapes; every
+``tool_use`` answered by a ``tool_result`` in the next turn). Replies follow
+the API reference: a Message, or the stream's event sequence with ``ping``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from support.mock_server import MockServer, wait_event, write_sse
+from support.schema import (
+    Check,
+    any_object,
+    array,
+    boolean,
+    either,
+    integer,
+    number,
+    obj,
+    string,
+    tagged,
+    validate,
+)
+
+API_KEY = "sk-ant-api03-mock-key-for-tests"
+MODEL = "claude-sonnet-4-5-20250929"
+
+
+@dataclass(frozen=True)
+class Text:
+    content: str = "Hello! How can I help you today?"
+    input_tokens: int = 25
+    output_tokens: int = 12
+    cache_read: int = 0
+    cache_creation: int = 0
+    stop_reason: str = "end_turn"
+    chunks: int = 3
+    # Streaming: the last text delta waits for this event (bounded).
+    hold_last: threading.Event | None = None
+    # Streaming: an ``error`` event (this type) after the first text delta.
+    error_mid_stream: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    name: str
+    input: dict[str, Any]
+    id: str = "toolu_01A09q90qw90lq917835lq9"
+    preamble: str = "Let me check that for you."
+    input_tokens: int = 384
+    output_tokens: int = 57
+
+
+@dataclass(frozen=True)
+class Error:
+    status: int
+    kind: str
+    message: str
+    retry_after: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# --- the documented request schema -------------------------------------------------------
+
+_CACHE = obj({"type": string(enum=("ephemeral",))}, {"ttl": string(enum=("5m", "1h"))})
+_TEXT = obj(
+    {"type": string(enum=("text",)), "text": string(non_empty=True)},
+    {"cache_control": _CACHE, "citations": array(any_object())},
+)
+_SOURCE = tagged(
+    "type",
+    {
+        "base64": obj(
+            {
+                "type": string(),
+                "media_type": string(enum=("image/jpeg", "image/png", "image/gif", "image/webp")),
+                "data": string(non_empty=True),
+            }
+        ),
+        "url": obj({"type": string(), "url": string(prefix="http")}),
+    },
+)
+_IMAGE = obj({"type": string(enum=("image",)), "source": _SOURCE}, {"cache_control": _CACHE})
+_TOOL_USE = obj(
+    {
+        "type": string(enum=("tool_use",)),
+        "id": string(non_empty=True),
+        "name": string(non_empty=True),
+        "input": any_object(),
+    },
+    {"cache_control": _CACHE},
+)
+_TOOL_RESULT = obj(
+    {"type": string(enum=("tool_result",)), "tool_use_id": string(non_empty=True)},
+    {
+        "content": either(string(), array(tagged("type", {"text": _TEXT, "image": _IMAGE}))),
+        "is_error": boolean(),
+        "cache_control": _CACHE,
+    },
+)
+_THINKING = obj({"type": string(), "thinking": string(), "signature": string()})
+_USER_BLOCK = tagged("type", {"text": _TEXT, "image": _IMAGE, "tool_result": _TOOL_RESULT})
+_ASSISTANT_BLOCK = tagged("type", {"text": _TEXT, "tool_use": _TOOL_USE, "thinking": _THINKING})
+
+
+def _message(value: Any, path: str, problems: list[str]) -> None:
+    role = value.get("role") if isinstance(value, dict) else None
+    block = _ASSISTANT_BLOCK if role == "assistant" else _USER_BLOCK
+    obj(
+        {
+            "role": string(enum=("user", "assistant")),
+            "content": either(string(), array(block, min_items=1)),
+        }
+    )(value, path, problems)
+
+
+def _input_schema(value: Any, path: str, problems: list[str]) -> None:
+    if not isinstance(value, dict) or value.get("type") != "object":
+        problems.append(f"{path}: must be a JSON schema with type 'object'")
+
+
+_PARALLEL = {"disable_parallel_tool_use": boolean()}
+REQUEST: Check = obj(
+    {
+        "model": string(non_empty=True),
+        "messages": array(_message, min_items=1),
+        "max_tokens": integer(minimum=1),
+    },
+    {
+        "system": either(string(), array(_TEXT)),
+        "metadata": obj({}, {"user_id": string()}),
+        "stop_sequences": array(string()),
+        "stream": boolean(),
+        "temperature": number(minimum=0, maximum=1),
+        "top_p": number(minimum=0, maximum=1),
+        "top_k": integer(minimum=0),
+        "tools": array(
+            obj(
+                {"name": string(non_empty=True), "input_schema": _input_schema},
+                {
+                    "description": string(),
+                    "cache_control": _CACHE,
+                    "type": string(enum=("custom",)),
+                },
+            )
+        ),
+        "tool_choice": tagged(
+            "type",
+            {
+                "auto": obj({"type": string()}, _PARALLEL),
+                "any": obj({"type": string()}, _PARALLEL),
+                "tool": obj({"type": string(), "name": string(non_empty=True)}, _PARALLEL),
+                "none": obj({"type": string()}),
+            },
+        ),
+        "service_tier": string(enum=("auto", "standard_only")),
+    },
+)
+
+
+def conversation_problems(body: dict[str, Any]) -> list[str]:
+    """The API's turn rules: tool uses answered next turn, results only for asked tools."""
+    problems = []
+    messages = body.get("messages") or []
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        blocks = content if isinstance(content, list) else []
+        if message.get("role") == "assistant":
+            asked = {b.get("id") for b in blocks if b.get("type") == "tool_use"}
+            if not asked:
+                continue
+            following = messages[index + 1] if index + 1 < len(messages) else None
+            answered = set()
+            if following is not None and isinstance(following.get("content"), list):
+                answered = {
+                    b.get("tool_use_id")
+                    for b in following["content"]
+                    if b.get("type") == "tool_result"
+                }
+            if following is not None and asked - answered:
+                problems.append(
+                    f"messages.{index + 1}: tool_use ids were found without tool_result blocks "
+                    f"immediately after: {sorted(asked - answered)}"
+                )
+        else:
+            previous = messages[index - 1] if index else None
+            asked = set()
+            if previous is not None and isinstance(previous.get("content"), list):
+                asked = {b.get("id") for b in previous["content"] if b.get("type") == "tool_use"}
+            for block in blocks:
+                if block.get("type") == "tool_result" and block.get("tool_use_id") not in asked:
+                    problems.append(
+                        f"messages.{index}: unexpected tool_use_id {block.get('tool_use_id')!r} "
+                        "in tool_result blocks"
+                    )
+    if "tool_choice" in body and not body.get("tools"):
+        problems.append("tool_choice: may only be specified while providing tools")
+    return problems
+
+
+# --- the server --------------------------------------------------------------------------
+
+
+class MockAnthropic(MockServer):
+    name = "mock-anthropic"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._serial = 0
+
+    def default_behaviour(self) -> Any:
+        return Text()
+
+    @property
+    def api_base(self) -> str:
+        return self.origin
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/messages", self._messages)
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        recorded, behaviour = await self.record(request)
+        headers = recorded.headers
+        if headers.get("x-api-key") != API_KEY:
+            self.violation(
+                f"x-api-key: expected the deployment's key, got {headers.get('x-api-key')!r}"
+            )
+            return _error(Error(401, "authentication_error", "invalid x-api-key"))
+        if headers.get("anthropic-version") != "2023-06-01":
+            self.violation(f"anthropic-version: {headers.get('anthropic-version')!r}")
+            return _error(
+                Error(400, "invalid_request_error", "anthropic-version header is required")
+            )
+        if not headers.get("content-type", "").startswith("application/json"):
+            self.violation(f"content-type: {headers.get('content-type')!r}")
+        body = recorded.body
+        problems = validate(REQUEST, body)
+        if not problems:
+            problems = conversation_problems(body)
+        if problems:
+            for problem in problems:
+                self.violation(problem)
+            return _error(Error(400, "invalid_request_error", "; ".join(problems)))
+        if isinstance(behaviour, Error):
+            return _error(behaviour)
+        self._serial += 1
+        message_id = f"msg_01XFDUDYJgAACzvnptvVoY{self._serial:02d}"
+        if body.get("stream"):
+            return await self._stream(request, body, behaviour, message_id)
+        return web.json_response(
+            _message_body(body, behaviour, message_id), headers={"request-id": "req_mock"}
+        )
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], reply: Any, message_id: str
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "content-type": "text/event-stream; charset=utf-8",
+                "cache-control": "no-cache",
+            }
+        )
+        await response.prepare(request)
+        start = _message_body(body, reply, message_id)
+        usage = start["usage"]
+        start.update(content=[], stop_reason=None, stop_sequence=None)
+        start["usage"] = {**usage, "output_tokens": 1}
+        await write_sse(response, {"type": "message_start", "message": start}, "message_start")
+        if isinstance(reply, ToolUse):
+            await self._tool_blocks(response, reply)
+        else:
+            first = {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            }
+            await write_sse(response, first, "content_block_start")
+            await write_sse(response, {"type": "ping"}, "ping")
+            pieces = split(reply.content, reply.chunks)
+            for index, piece in enumerate(pieces):
+                if index == len(pieces) - 1 and not await wait_event(reply.hold_last):
+                    return response
+                delta = {"type": "text_delta", "text": piece}
+                await write_sse(
+                    response,
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                    "content_block_delta",
+                )
+                if reply.error_mid_stream:
+                    error = {
+                        "type": "error",
+                        "error": {"type": reply.error_mid_stream, "message": "Overloaded"},
+                    }
+                    await write_sse(response, error, "error")
+                    await response.write_eof()
+                    return response
+            await write_sse(
+                response, {"type": "content_block_stop", "index": 0}, "content_block_stop"
+            )
+        stop = _stop_reason(reply)
+        await write_sse(
+            response,
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+            "message_delta",
+        )
+        await write_sse(response, {"type": "message_stop"}, "message_stop")
+        await response.write_eof()
+        return response
+
+    async def _tool_blocks(self, response: web.StreamResponse, reply: ToolUse) -> None:
+        index = 0
+        if reply.preamble:
+            block = {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            }
+            await write_sse(response, block, "content_block_start")
+            delta = {"type": "text_delta", "text": reply.preamble}
+            await write_sse(
+                response,
+                {"type": "content_block_delta", "index": 0, "delta": delta},
+                "content_block_delta",
+            )
+            await write_sse(
+                response, {"type": "content_block_stop", "index": 0}, "content_block_stop"
+            )
+            index = 1
+        start = {
+            "type": "content_block_start",
+            "index": index,
+            "content_block": {"type": "tool_use", "id": reply.id, "name": reply.name, "input": {}},
+        }
+        await write_sse(response, start, "content_block_start")
+        arguments = json.dumps(reply.input)
+        for piece in ["", *split(arguments, 3)]:
+            delta = {"type": "input_json_delta", "partial_json": piece}
+            await write_sse(
+                response,
+                {"type": "content_block_delta", "index": index, "delta": delta},
+                "content_block_delta",
+            )
+        await write_sse(
+            response, {"type": "content_block_stop", "index": index}, "content_block_stop"
+        )
+
+
+def _stop_reason(reply: Any) -> str:
+    return "tool_use" if isinstance(reply, ToolUse) else reply.stop_reason
+
+
+def _message_body(body: dict[str, Any], reply: Any, message_id: str) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    if isinstance(reply, ToolUse):
+        if reply.preamble:
+            content.append({"type": "text", "text": reply.preamble})
+        content.append(
+            {"type": "tool_use", "id": reply.id, "name": reply.name, "input": reply.input}
+        )
+        usage = {
+            "input_tokens": reply.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+    else:
+        content.append({"type": "text", "text": reply.content})
+        usage = {
+            "input_tokens": reply.input_tokens,
+            "output_tokens": reply.output_tokens,
+            "cache_creation_input_tokens": reply.cache_creation,
+            "cache_read_input_tokens": reply.cache_read,
+        }
+    usage["service_tier"] = "standard"
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model"),
+        "content": content,
+        "stop_reason": _stop_reason(reply),
+        "stop_sequence": None,
+        "usage": usage,
+    }
+
+
+def _error(error: Error) -> web.Response:
+    headers = {"request-id": "req_mock_error", **error.headers}
+    if error.retry_after is not None:
+        headers["retry-after"] = f"{error.retry_after:g}"
+    return web.json_response(
+        {
+            "type": "error",
+            "error": {"type": error.kind, "message": error.message},
+            "request_id": "req_mock_error",
+        },
+        status=error.status,
+        headers=headers,
+    )
+
+
+def split(text: str, parts: int) -> list[str]:
+    if not text:
+        return [""]
+    parts = max(1, min(parts, len(text)))
+    size, extra = divmod(len(text), parts)
+    pieces, start = [], 0
+    for index in range(parts):
+        end = start + size + (1 if index < extra else 0)
+        pieces.append(text[start:end])
+        start = end
+    return pieces
