@@ -1,0 +1,58 @@
+"""The one config both proxies run: the same deployments on the same mock, master-key auth.
+
+Each upstream latency is its own model group (``bench-0ms``, ``bench-50ms``) of
+two deployments on the mock's port for that latency, so every request is
+routed across two deployments. The file is JSON, which is also YAML: both
+proxies read it as their ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+MASTER_KEY = "sk-bench-master-key"
+
+
+def group_name(latency_ms: int) -> str:
+    return f"bench-{latency_ms}ms"
+
+
+def proxy_config(mock_ports: dict[int, int]) -> dict[str, Any]:
+    """``mock_ports``: upstream latency in ms -> the mock's port answering with it."""
+    model_list = []
+    for latency_ms, port in sorted(mock_ports.items()):
+        for suffix in ("a", "b"):
+            model_list.append(
+                {
+                    "model_name": group_name(latency_ms),
+                    "litellm_params": {
+                        "model": "openai/bench-upstream",
+                        "api_base": f"http://127.0.0.1:{port}/v1",
+                        "api_key": f"sk-upstream-{suffix}",
+                    },
+                    "model_info": {"id": f"{group_name(latency_ms)}-{suffix}"},
+                }
+            )
+    return {"model_list": model_list, "general_settings": {"master_key": MASTER_KEY}}
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return path
+
+
+def request_body(latency_ms: int, stream: bool) -> bytes:
+    """A small chat request, the same for every target (the mock ignores its content)."""
+    body: dict[str, Any] = {
+        "model": group_name(latency_ms),
+        "messages": [
+            {"role": "system", "content": "You are a benchmark."},
+            {"role": "user", "content": "Say twenty tokens."},
+        ],
+        "max_tokens": 20,
+    }
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":")).encode()

@@ -1,0 +1,284 @@
+"""A fast mock OpenAI upstream for the benchmark: asyncio protocol + httptools + uvloop.
+
+No framework, no JSON parsing: every answer is built once at start-up and
+written as bytes, so the mock is never what limits a run (``run.py`` measures
+it alone, through the same load generator, and reports its capacity).
+
+One process listens on several ports, one per upstream latency, so the
+gateways under test need only point deployments at the right port:
+
+    python bench/mock_upstream.py --listen 9100:0 --listen 9150:50
+
+``POST .../chat/completions`` answers a chat completion, or, when the body has
+``"stream": true``, a server-sent-event stream of ``--chunks`` content chunks
+(plus a usage chunk when ``include_usage`` is asked for) and ``data: [DONE]``.
+``GET /health`` answers 200; ``GET /stats`` counts the chat requests received so
+far (all ports), which ``run.py`` uses to charge a proxy's CPU time per request
+it forwarded. Anything else is a 404.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import time
+from typing import cast
+
+import httptools
+import uvloop
+
+CONTENT_WORD = "token "
+
+
+def _json_response(status: int, body: bytes, keep_alive: bool) -> bytes:
+    reason = {200: b"OK", 404: b"Not Found"}[status]
+    connection = b"keep-alive" if keep_alive else b"close"
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+        b"connection: %s\r\n\r\n%s" % (status, reason, len(body), connection, body)
+    )
+
+
+def _chunked(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class Answers:
+    """Every response the mock can give, as ready-made bytes."""
+
+    def __init__(self, chunks: int, completion_tokens: int) -> None:
+        created = int(time.time())
+        text = CONTENT_WORD * completion_tokens
+        usage = {
+            "prompt_tokens": 25,
+            "completion_tokens": completion_tokens,
+            "total_tokens": 25 + completion_tokens,
+        }
+        whole = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": created,
+            "model": "bench-upstream",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": usage,
+        }
+        body = json.dumps(whole, separators=(",", ":")).encode()
+        self.whole = {alive: _json_response(200, body, alive) for alive in (True, False)}
+        not_found = b'{"error":{"message":"not found","type":"invalid_request_error"}}'
+        self.not_found = {alive: _json_response(404, not_found, alive) for alive in (True, False)}
+        self.health = {
+            alive: _json_response(200, b'{"status":"ok"}', alive) for alive in (True, False)
+        }
+
+        base = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": "bench-upstream",
+        }
+        events: list[bytes] = []
+        per_chunk = max(1, completion_tokens // chunks)
+        for index in range(chunks):
+            delta: dict[str, str] = {"content": CONTENT_WORD * per_chunk}
+            if index == 0:
+                delta["role"] = "assistant"
+            finish = "stop" if index == chunks - 1 else None
+            chunk = {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+                ],
+            }
+            events.append(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
+        usage_event = (
+            b"data: "
+            + json.dumps({**base, "choices": [], "usage": usage}, separators=(",", ":")).encode()
+            + b"\n\n"
+        )
+        done = b"data: [DONE]\n\n"
+        self.stream_events = [_chunked(e) for e in events]
+        self.stream_tail = {
+            True: _chunked(usage_event) + _chunked(done) + b"0\r\n\r\n",
+            False: _chunked(done) + b"0\r\n\r\n",
+        }
+        self.stream_head = {
+            alive: b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\nconnection: "
+            + (b"keep-alive" if alive else b"close")
+            + b"\r\n\r\n"
+            for alive in (True, False)
+        }
+        self.stream_whole = {
+            (alive, usage): self.stream_head[alive]
+            + b"".join(self.stream_events)
+            + self.stream_tail[usage]
+            for alive in (True, False)
+            for usage in (True, False)
+        }
+
+
+class Counter:
+    __slots__ = ("chat",)
+
+    def __init__(self) -> None:
+        self.chat = 0
+
+
+class MockProtocol(asyncio.Protocol):
+    """One client connection; HTTP/1.1 keep-alive, one request at a time."""
+
+    def __init__(
+        self, answers: Answers, counter: Counter, latency: float, chunk_delay: float
+    ) -> None:
+        self._answers = answers
+        self._counter = counter
+        self._latency = latency
+        self._chunk_delay = chunk_delay
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._body: list[bytes] = []
+        self._loop = asyncio.get_running_loop()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport; they behave as one.
+        self._transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self._transport is not None:
+                self._transport.close()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._body = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        keep_alive = self._parser.should_keep_alive()
+        method = self._parser.get_method()
+        path = self._url.split(b"?", 1)[0]
+        if method == b"POST" and path.endswith(b"/chat/completions"):
+            self._counter.chat += 1
+            body = b"".join(self._body)
+            # Cheap on purpose: a substring test instead of parsing JSON.
+            stream = b'"stream":true' in body or b'"stream": true' in body
+            usage = b'"include_usage":true' in body or b'"include_usage": true' in body
+            if self._latency:
+                self._loop.call_later(self._latency, self._answer, stream, usage, keep_alive)
+            else:
+                self._answer(stream, usage, keep_alive)
+        elif method == b"GET" and path == b"/health":
+            self._write(self._answers.health[keep_alive], keep_alive)
+        elif method == b"GET" and path == b"/stats":
+            stats = b'{"chat":%d}' % self._counter.chat
+            self._write(_json_response(200, stats, keep_alive), keep_alive)
+        else:
+            self._write(self._answers.not_found[keep_alive], keep_alive)
+
+    def _answer(self, stream: bool, usage: bool, keep_alive: bool) -> None:
+        answers = self._answers
+        if not stream:
+            self._write(answers.whole[keep_alive], keep_alive)
+            return
+        transport = self._transport
+        if transport is None:
+            return
+        if self._chunk_delay:
+            transport.write(answers.stream_head[keep_alive])
+            self._stream_slowly(0, usage, keep_alive)
+            return
+        # No pause between chunks: one write, so the mock spends one syscall per stream.
+        self._write(answers.stream_whole[keep_alive, usage], keep_alive)
+
+    def _stream_slowly(self, index: int, usage: bool, keep_alive: bool) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        events = self._answers.stream_events
+        if index < len(events):
+            transport.write(events[index])
+            self._loop.call_later(
+                self._chunk_delay, self._stream_slowly, index + 1, usage, keep_alive
+            )
+        else:
+            self._write(self._answers.stream_tail[usage], keep_alive)
+
+    def _write(self, data: bytes, keep_alive: bool) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        transport.write(data)
+        if not keep_alive:
+            transport.close()
+
+
+async def serve(listen: list[tuple[int, float]], chunks: int, chunk_delay: float) -> None:
+    loop = asyncio.get_running_loop()
+    answers = Answers(chunks, completion_tokens=max(chunks, 20))
+    counter = Counter()
+    servers = []
+    for port, latency_ms in listen:
+        server = await loop.create_server(
+            lambda latency=latency_ms / 1000.0: MockProtocol(
+                answers, counter, latency, chunk_delay
+            ),
+            host="127.0.0.1",
+            port=port,
+            backlog=4096,
+            reuse_address=True,
+        )
+        servers.append(server)
+        print(f"mock upstream on 127.0.0.1:{port}, latency {latency_ms:g} ms", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for server in servers:
+        server.close()
+
+
+def _listen(value: str) -> tuple[int, float]:
+    port, _, latency = value.partition(":")
+    return int(port), float(latency or 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--listen",
+        action="append",
+        type=_listen,
+        required=True,
+        help="PORT:LATENCY_MS (repeatable); the latency is waited before each answer",
+    )
+    parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream")
+    parser.add_argument(
+        "--chunk-delay-ms", type=float, default=0.0, help="pause between stream chunks"
+    )
+    args = parser.parse_args()
+    uvloop.run(serve(args.listen, args.chunks, args.chunk_delay_ms / 1000.0))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Processes under test: start pinned, wait until ready, read CPU and memory from /proc.
+
+CPU time comes from each thread's ``schedstat`` (nanoseconds on a CPU), summed
+over the whole process tree, so a proxy that forks workers or spawns threads
+is charged for all of them. Where ``schedstat`` is missing it falls back to
+``utime + stime`` from ``stat`` (clock ticks, far coarser).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+STOP_TIMEOUT_S = 15.0
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    task_dir = Path(f"/proc/{pid}/task")
+    with contextlib.suppress(OSError):
+        for task in task_dir.iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants that are alive now."""
+    pids, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        pids.append(current)
+        queue.extend(_children(current))
+    return pids
+
+
+def _process_cpu_s(pid: int) -> float:
+    total_ns = 0
+    tasks = Path(f"/proc/{pid}/task")
+    try:
+        for task in tasks.iterdir():
+            with contextlib.suppress(OSError):
+                total_ns += int((task / "schedstat").read_text().split()[0])
+        return total_ns / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by ``pid`` and its descendants, in seconds."""
+    return sum(_process_cpu_s(p) for p in tree(pid))
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants, in MiB."""
+    total_kib = 0
+    for p in tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+                    break
+    return total_kib / 1024.0
+
+
+def wait_quiet(
+    pid: int, *, idle_ms: float = 3.0, window_s: float = 0.2, limit_s: float = 20.0
+) -> None:
+    """Wait until ``pid``'s tree uses under ``idle_ms`` of CPU per ``window_s`` (bounded)."""
+    deadline = time.monotonic() + limit_s
+    before = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(window_s)
+        after = cpu_seconds(pid)
+        if (after - before) * 1000.0 < idle_ms:
+            return
+        before = after
+
+
+class Pinned:
+    """A subprocess pinned to ``cores`` with ``taskset``, its output sent to ``log``."""
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        *,
+        cores: str,
+        log: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.log = log
+        self._file = log.open("wb")
+        self.process = subprocess.Popen(
+            ["taskset", "-c", cores, *command],
+            stdin=subprocess.DEVNULL,
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_http(self, url: str, timeout: float) -> None:
+        """Wait until ``url`` answers at all (any status), or fail with the log's tail."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited during start-up:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2.0):
+                    return
+            except urllib.error.HTTPError:
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer {url} within {timeout:g}s:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        self._file.flush()
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(line[:300] for line in text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM to this process's group (only what it started), SIGKILL after a bound."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(STOP_TIMEOUT_S)
+        self._file.close()

@@ -1,0 +1,217 @@
+"""Medians over repeats, ratios between the proxies, and the markdown table.
+
+Every number in a table is the median of the repeated runs of that cell. The
+"added" latencies subtract the median of the mock hit directly, with the same
+load generator, concurrency and pinning.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+MOCK, GATEWAY, LITELLM = "mock", "gateway", "litellm"
+METRICS = ("rps", "cpu_ms_per_req", "p50_ms", "p99_ms", "errors")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100) of ``values``; 0 when empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats' surprises
+    return ordered[int(rank) - 1]
+
+
+def medians(runs: Iterable[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, float]]:
+    """(target, stream, latency_ms, concurrency) -> median of each metric over repeats."""
+    grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        key = (run["target"], run["stream"], run["latency_ms"], run["concurrency"])
+        grouped[key].append(run)
+    return {
+        key: {
+            metric: statistics.median(r[metric] for r in rows if r.get(metric) is not None)
+            for metric in METRICS
+            if any(r.get(metric) is not None for r in rows)
+        }
+        for key, rows in grouped.items()
+    }
+
+
+def ttfb_medians(probes: Iterable[dict[str, Any]]) -> dict[tuple[str, int], dict[str, float]]:
+    grouped: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for probe in probes:
+        grouped[(probe["target"], probe["latency_ms"])].append(probe)
+    return {
+        key: {
+            metric: statistics.median(r[metric] for r in rows)
+            for metric in ("ttfb_p50_ms", "ttfb_p99_ms", "total_p50_ms")
+        }
+        for key, rows in grouped.items()
+    }
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> str:
+    if not numerator or not denominator:
+        return "-"
+    value = numerator / denominator
+    return f"{value:.0f}x" if value >= 10 else f"{value:.1f}x"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _added(target: dict[str, float] | None, mock: dict[str, float] | None, metric: str) -> str:
+    if not target or not mock:
+        return "-"
+    return _num(max(0.0, target[metric] - mock[metric]))
+
+
+def scenario_table(
+    cells: dict[tuple[Any, ...], dict[str, float]],
+    stream: bool,
+    latencies: list[int],
+    concurrencies: list[int],
+) -> str:
+    unit = "stream" if stream else "req"
+    lines = [
+        f"| upstream | c | mock alone req/s | gateway req/s | LiteLLM req/s | throughput x "
+        f"| gateway CPU ms/{unit} | LiteLLM CPU ms/{unit} | CPU x "
+        "| gateway added p50 / p99 ms | LiteLLM added p50 / p99 ms | errors gw / LiteLLM |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for latency in latencies:
+        for concurrency in concurrencies:
+            mock = cells.get((MOCK, stream, latency, concurrency))
+            gateway = cells.get((GATEWAY, stream, latency, concurrency))
+            litellm = cells.get((LITELLM, stream, latency, concurrency))
+            if gateway is None and litellm is None:
+                continue
+            gw_rps = gateway["rps"] if gateway else None
+            ll_rps = litellm["rps"] if litellm else None
+            gw_cpu = gateway.get("cpu_ms_per_req") if gateway else None
+            ll_cpu = litellm.get("cpu_ms_per_req") if litellm else None
+            lines.append(
+                f"| {latency} ms | {concurrency} | {_num(mock['rps'] if mock else None)} "
+                f"| {_num(gw_rps)} | {_num(ll_rps)} | {_ratio(gw_rps, ll_rps)} "
+                f"| {_num(gw_cpu, 3)} | {_num(ll_cpu)} | {_ratio(ll_cpu, gw_cpu)} "
+                f"| {_added(gateway, mock, 'p50_ms')} / {_added(gateway, mock, 'p99_ms')} "
+                f"| {_added(litellm, mock, 'p50_ms')} / {_added(litellm, mock, 'p99_ms')} "
+                f"| {_num(gateway['errors'] if gateway else None, 0)} "
+                f"/ {_num(litellm['errors'] if litellm else None, 0)} |"
+            )
+    return "\n".join(lines)
+
+
+def ttfb_table(ttfb: dict[tuple[str, int], dict[str, float]], latencies: list[int]) -> str:
+    lines = [
+        "| upstream | mock alone TTFB p50 ms | gateway added TTFB p50 / p99 ms "
+        "| LiteLLM added TTFB p50 / p99 ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for latency in latencies:
+        mock = ttfb.get((MOCK, latency))
+        if mock is None:
+            continue
+        cells = []
+        for target in (GATEWAY, LITELLM):
+            row = ttfb.get((target, latency))
+            if row is None:
+                cells.append("-")
+                continue
+            cells.append(
+                f"{_num(max(0.0, row['ttfb_p50_ms'] - mock['ttfb_p50_ms']))} / "
+                f"{_num(max(0.0, row['ttfb_p99_ms'] - mock['ttfb_p99_ms']))}"
+            )
+        lines.append(f"| {latency} ms | {_num(mock['ttfb_p50_ms'])} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def memory_table(memory: dict[str, dict[str, float]]) -> str:
+    lines = ["| proxy | idle RSS MiB | RSS after the runs MiB |", "|---|---:|---:|"]
+    for target, label in ((GATEWAY, "gateway"), (LITELLM, "LiteLLM proxy")):
+        row = memory.get(target)
+        if row:
+            lines.append(f"| {label} | {row['idle_mib']:.0f} | {row['after_mib']:.0f} |")
+    return "\n".join(lines)
+
+
+def headline(cells: dict[tuple[Any, ...], dict[str, float]], latencies: list[int]) -> str:
+    """The ratios in one paragraph: non-streaming, fastest upstream, highest concurrency."""
+    parts = []
+    for stream in (False, True):
+        keys = sorted(k for k in cells if k[0] == GATEWAY and k[1] == stream and k[2] == 0)
+        if not keys:
+            continue
+        _, _, latency, concurrency = keys[-1]
+        gateway = cells[keys[-1]]
+        litellm = cells.get((LITELLM, stream, latency, concurrency))
+        if not litellm:
+            continue
+        kind = "20-chunk streams" if stream else "non-streaming requests"
+        parts.append(
+            f"{kind} at c={concurrency}: {_ratio(gateway['rps'], litellm['rps'])} the "
+            f"throughput, {_ratio(litellm.get('cpu_ms_per_req'), gateway.get('cpu_ms_per_req'))}"
+            " less CPU per request"
+        )
+    return "; ".join(parts)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    cells = medians(result["runs"])
+    latencies = result["conditions"]["latencies_ms"]
+    concurrencies = result["conditions"]["concurrencies"]
+    machine = result["machine"]
+    conditions = result["conditions"]
+    out = [
+        "### Side by side with the LiteLLM proxy",
+        "",
+        f"Machine: {machine['cpu_model']}, {machine['nproc']} cores, {machine['kernel']}, "
+        f"Python {machine['python']}. LiteLLM proxy {result['litellm_version']} "
+        f"vs gateway {result['gateway_version']}.",
+        "",
+        f"Conditions: each proxy is one process (one worker) pinned to core "
+        f"{conditions['proxy_core']}; the mock upstream and wrk (one thread) share core "
+        f"{conditions['load_core']}. Same config for both: master-key auth, one model group "
+        f"per upstream latency, two deployments each on the same mock. "
+        f"{conditions['seconds']:g} s per run, {conditions['repeats']} repeats interleaved, "
+        f"medians shown. CPU is the proxy's process-tree CPU time divided by the requests "
+        f"it forwarded to the mock. Added latency = the proxy's percentile minus the mock's, "
+        f"hit directly at the same concurrency.",
+        "",
+    ]
+    summary = headline(cells, latencies)
+    if summary:
+        out += [f"In short: {summary}.", ""]
+    out += [
+        "Non-streaming chat completions:",
+        "",
+        scenario_table(cells, False, latencies, concurrencies),
+        "",
+    ]
+    if any(k[1] for k in cells):
+        out += [
+            f"Streaming chat completions ({conditions['chunks']} chunks):",
+            "",
+            scenario_table(cells, True, latencies, concurrencies),
+            "",
+        ]
+    if result.get("ttfb"):
+        out += [
+            f"Time to first byte of a stream, one connection, sequential requests "
+            f"({conditions['ttfb_seconds']:g} s per probe):",
+            "",
+            ttfb_table(ttfb_medians(result["ttfb"]), latencies),
+            "",
+        ]
+    out += ["Memory:", "", memory_table(result["memory"]), ""]
+    out += [f"Reproduce: `{result['command']}`", ""]
+    return "\n".join(out)
