@@ -33,6 +33,7 @@ The tree, grouped by who is at fault::
           +-- DeadlineExceeded           504
           +-- NoDeploymentAvailable      429 (+ Retry-After)
           +-- InternalError              500
+          +-- StorageUnavailable         503 (the spend ledger's database)
 
 What an error *means* for routing (retry? cool down? fall back?) is decided in
 ``gateway.router.classify``, not here.
@@ -266,6 +267,12 @@ class InternalError(GatewayFailure):
     status = 500
     default_code = "internal_error"
     label = "internal_error"
+
+
+class StorageUnavailable(GatewayFailure):
+    status = 503
+    default_code = "storage_unavailable"
+    label = "storage_unavailable"
 
 
 def upstream_error_for_status(

@@ -66,8 +66,9 @@ class ModelInfo(Section):
     max_tokens: int | None = None
     max_input_tokens: int | None = None
     max_output_tokens: int | None = None
-    input_cost_per_token: float | None = None
-    output_cost_per_token: float | None = None
+    input_cost_per_token: float | None = Field(default=None, ge=0)
+    output_cost_per_token: float | None = Field(default=None, ge=0)
+    cache_read_input_token_cost: float | None = Field(default=None, ge=0)
 
 
 class ModelEntry(Section):
@@ -135,6 +136,50 @@ class GeneralSettings(Section):
     master_key: SecretStr | None = None
     request_timeout: float | None = Field(default=None, gt=0)
     max_request_size_mb: float | None = Field(default=None, gt=0)
+    # The spend ledger (DATABASE_URL in the environment wins over database_url).
+    database_url: SecretStr | None = None
+    database_connection_pool_limit: int | None = Field(default=None, ge=2, le=1000)
+    proxy_batch_write_at: float | None = Field(default=None, gt=0, le=3600)
+    use_redis_transaction_buffer: bool = False
+    # Raw spend rows older than this are dropped, a day partition at a time: "30d", "12w",
+    # or a number of seconds. Held as seconds.
+    maximum_spend_logs_retention_period: float | None = None
+    # The gateway's own ledger settings (not LiteLLM's).
+    ledger_batch_size: int | None = Field(default=None, ge=1, le=100_000)
+    ledger_buffer_size: int | None = Field(default=None, ge=1, le=10_000_000)
+    ledger_data_dir: str | None = None
+    ledger_report_timeout: float | None = Field(default=None, gt=0, le=600)
+
+    @field_validator("maximum_spend_logs_retention_period", mode="before")
+    @classmethod
+    def _retention_seconds(cls, value: Any) -> float | None:
+        return None if value is None else duration_seconds(value)
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_seconds(value: Any) -> float:
+    """``"30d"``, ``"12h"``, ``"2w"`` or a number of seconds, as seconds (> 0)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '30d', not a boolean")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().lower()
+        unit = DURATION_UNITS.get(text[-1])
+        number = text[:-1] if unit is not None else text
+        try:
+            seconds = float(number) * (unit or 1)
+        except ValueError:
+            raise ValueError(
+                f"expected a duration such as '30d', '12h' or '2w', not {value!r}"
+            ) from None
+    else:
+        raise ValueError(f"expected a duration such as '30d', not {value!r}")
+    if not seconds > 0:
+        raise ValueError("must be a positive duration")
+    return seconds
 
 
 class ConfigFile(Section):

@@ -24,18 +24,12 @@ KNOWN_UNSUPPORTED: dict[str, str] = {
     "litellm_settings.require_auth_for_metrics_endpoint": "metrics are not served yet; ignored",
     "litellm_settings.cache": "the response cache is not supported yet; ignored",
     "litellm_settings.cache_params": "the response cache is not supported yet; ignored",
-    "general_settings.database_url": (
-        "not read from the config file yet: set DATABASE_URL in the environment"
-    ),
     "general_settings.store_model_in_db": "runtime models are not supported yet; ignored",
-    "general_settings.use_redis_transaction_buffer": "the ledger is not supported yet; ignored",
-    "general_settings.database_connection_pool_limit": "the ledger is not supported yet; ignored",
     "general_settings.disable_prisma_schema_update": (
         "not applicable: the gateway applies its own SQL migrations (gateway migrate)"
     ),
     "general_settings.background_health_checks": "health checks are not supported yet; ignored",
     "general_settings.health_check_interval": "health checks are not supported yet; ignored",
-    "general_settings.proxy_batch_write_at": "the ledger is not supported yet; ignored",
     "general_settings.alerting": "alerting is not supported; use Prometheus alerts",
     "router_settings.redis_host": "shared Redis state is not supported yet; set REDIS_URL later",
     "router_settings.redis_port": "shared Redis state is not supported yet; set REDIS_URL later",

@@ -143,7 +143,8 @@ class Router:
         self, request: RouteRequest, attempt: Attempt[T]
     ) -> tuple[T, Deployment, RouteTrace]:
         primary = self._entry_group(request)
-        walk = _Walk(request, RouteTrace(model_group=primary.name))
+        request.trace.model_group = primary.name
+        walk = _Walk(request, request.trace)
         visited = {primary.name}
         pending: list[Iterator[str]] = []
         group = primary

@@ -1,0 +1,105 @@
+"""What a request cost: per-token prices from the config or the shipped table.
+
+A deployment's ``model_info`` (``input_cost_per_token``,
+``output_cost_per_token``, ``cache_read_input_token_cost``) wins; otherwise the
+model is looked up in ``prices.json`` by its configured name, then by the name
+the upstream answered with (dated snapshots such as ``gpt-4o-2024-08-06``
+fall back to their base name). A model found nowhere has an unknown price: its
+cost is recorded as NULL, never as 0, and counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from gateway.config.model import DeploymentSpec
+
+# ``-2024-08-06`` or ``-20241022`` at the end of a snapshot's name.
+_SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
+_MAX_REMEMBERED_NAMES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per token; ``cached_input`` None means cached tokens cost the input price."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> float:
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        cached_price = self.input if self.cached_input is None else self.cached_input
+        return (
+            (prompt_tokens - cached) * self.input
+            + cached * cached_price
+            + completion_tokens * self.output
+        )
+
+
+def load_shipped_prices() -> dict[str, Price]:
+    raw = resources.files("gateway.ledger").joinpath("prices.json").read_bytes()
+    table: dict[str, Any] = orjson.loads(raw)
+    return {
+        name: Price(float(entry[0]), float(entry[1]), _opt(entry[2]))
+        for name, entry in table.items()
+        if not name.startswith("_")
+    }
+
+
+def _opt(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+class PriceBook:
+    """Prices resolved once per config; lookups on the request's way out are dict reads."""
+
+    def __init__(self, deployments: Iterable[DeploymentSpec], shipped: Mapping[str, Price]) -> None:
+        self._shipped = shipped
+        self._by_name: dict[str, Price | None] = {}
+        self._by_deployment: dict[str, Price | None] = {}
+        self._models: dict[str, str] = {}
+        for spec in deployments:
+            self._models[spec.id] = spec.model
+            self._by_deployment[spec.id] = _configured(spec) or self.for_model(spec.model)
+
+    def configured_model(self, deployment_id: str) -> str | None:
+        """The upstream model name a deployment is configured with."""
+        return self._models.get(deployment_id)
+
+    def lookup(self, deployment_id: str | None, served_model: str | None) -> Price | None:
+        if deployment_id is not None:
+            price = self._by_deployment.get(deployment_id)
+            if price is not None:
+                return price
+        if served_model:
+            return self.for_model(served_model)
+        return None
+
+    def for_model(self, name: str) -> Price | None:
+        if name in self._by_name:
+            return self._by_name[name]
+        bare = name.rsplit("/", 1)[-1]
+        price = self._shipped.get(bare)
+        if price is None:
+            price = self._shipped.get(_SNAPSHOT.sub("", bare))
+        if len(self._by_name) < _MAX_REMEMBERED_NAMES:
+            self._by_name[name] = price
+        return price
+
+
+def _configured(spec: DeploymentSpec) -> Price | None:
+    info = spec.info
+    if info.input_cost_per_token is None and info.output_cost_per_token is None:
+        return None
+    return Price(
+        input=info.input_cost_per_token or 0.0,
+        output=info.output_cost_per_token or 0.0,
+        cached_input=info.cache_read_input_token_cost,
+    )
