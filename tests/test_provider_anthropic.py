@@ -178,7 +178,10 @@ def test_max_tokens_has_a_default_anthropic_requires(
 def test_images_become_base64_and_url_sources(
     client: openai.OpenAI, anthropic: MockAnthropic
 ) -> None:
-    pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    pixel = (
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9"
+        "awAAAABJRU5ErkJggg=="
+    )
     client.chat.completions.create(
         model=CLAUDE,
         messages=[

@@ -28,4 +28,5 @@ def assert_complete(value: Any, *, no_extras: bool = True, path: str = "") -> No
             assert name in value.model_fields_set, f"{model.__name__}{path}.{name}: missing"
         assert_complete(getattr(value, name), no_extras=no_extras, path=f"{path}.{name}")
     if no_extras:
-        assert not value.model_extra, f"{model.__name__}{path}: unexpected fields {value.model_extra}"
+        extra = value.model_extra
+        assert not extra, f"{model.__name__}{path}: unexpected fields {extra}"
