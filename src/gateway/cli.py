@@ -13,6 +13,8 @@ from gateway.app import GatewayApp, load
 from gateway.checks import check_connectivity
 from gateway.config.loader import ConfigError
 from gateway.config.settings import EnvSettings
+from gateway.loadtest.command import add_parser as add_loadtest_parser
+from gateway.loadtest.command import run_loadtest
 from gateway.logs import configure_logging
 from gateway.providers.registry import deployment_warnings
 from gateway.serving import describe, serve_single, serve_workers
@@ -27,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "check-config":
         return _check_config(args)
+    if args.command == "loadtest":
+        return run_loadtest(args)
     parser.print_help()
     return 2
 
@@ -52,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also test that upstreams, Redis and Postgres accept connections",
     )
+    add_loadtest_parser(commands)
     return parser
 
 
