@@ -186,7 +186,7 @@ class MockAzure(MockServer):
             return _error(Error(400, "BadRequest", "; ".join(problems)))
         if isinstance(behaviour, Error):
             return _error(behaviour)
-        deployment = request.match_info["deployment"]
+        deployment = request.match_info.get("deployment", "")
         body = recorded.body
         if body.get("stream"):
             return await self._stream(request, body, behaviour, deployment)
