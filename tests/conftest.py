@@ -22,6 +22,9 @@ from support.fleet import UpstreamFleet
 from support.gateway_process import GatewayProcess, StartGateway
 from support.mock_upstream import MockUpstream
 
+# The spend ledger's fixtures (a Postgres database per session): ledger_database, ledger_db.
+pytest_plugins = ["support.ledger"]
+
 
 @pytest.fixture(scope="session")
 def mock_upstream_server() -> Iterator[MockUpstream]:

@@ -20,11 +20,15 @@ from gateway.config.defaults import EMBEDDED_CONFIG, EMBEDDED_SOURCE
 from gateway.config.loader import LoadedConfig, build_config, load_config
 from gateway.config.model import GatewayConfig
 from gateway.config.settings import EnvSettings
+from gateway.ledger.prices import PriceBook, load_shipped_prices
+from gateway.ledger.service import SpendLedger, build_ledger
+from gateway.ledger.settings import ledger_settings
 from gateway.providers.registry import build_provider, deployment_warnings
 from gateway.providers.transport import UpstreamPool
 from gateway.router.groups import ModelGroups
 from gateway.router.observer import LoggingObserver
 from gateway.router.router import Router
+from gateway.state.stream_buffer import RedisStreamBuffer
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ def load(path: str | None, env: Mapping[str, str], settings: EnvSettings) -> Loa
 
 
 def build_data_plane(
-    config: GatewayConfig, env: Mapping[str, str], pool: UpstreamPool
+    config: GatewayConfig, env: Mapping[str, str], pool: UpstreamPool, ledger: SpendLedger
 ) -> DataPlane:
     providers = {
         spec.id: build_provider(spec, env, pool, drop_params=config.drop_params)
@@ -55,6 +59,8 @@ def build_data_plane(
         request_timeout=config.request_timeout,
         models_list=listing,
         models_by_id=by_id,
+        ledger=ledger,
+        prices=PriceBook(config.deployments, load_shipped_prices()),
     )
 
 
@@ -66,6 +72,7 @@ class GatewayApp:
         self._env = dict(env)
         self._pool: UpstreamPool | None = None
         self._data: DataPlaneApp | None = None
+        self._ledger: SpendLedger | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -90,7 +97,9 @@ class GatewayApp:
                 "or general_settings.master_key before exposing the gateway."
             )
         self._pool = UpstreamPool()
-        self._data = DataPlaneApp(build_data_plane(config, self._env, self._pool))
+        ledger = self._ledger = self._build_ledger(config)
+        await ledger.start()
+        self._data = DataPlaneApp(build_data_plane(config, self._env, self._pool, ledger))
         log.info(
             "gateway ready",
             extra={
@@ -100,7 +109,33 @@ class GatewayApp:
             },
         )
 
+    def _build_ledger(self, config: GatewayConfig) -> SpendLedger:
+        redis_url = self._env.get("REDIS_URL")
+        settings = ledger_settings(config, self._env, redis_configured=bool(redis_url))
+        stream = None
+        if settings.redis_buffer and redis_url:
+            prefix = getattr(config.file.router_settings, "redis_key_prefix", None) or "gateway"
+            stream = RedisStreamBuffer(redis_url, prefix=str(prefix))
+        elif config.file.general_settings.use_redis_transaction_buffer:
+            log.warning(
+                "config: general_settings.use_redis_transaction_buffer is on but REDIS_URL "
+                "is not set; spend records go straight to the database"
+            )
+        log.info(
+            "spend ledger",
+            extra={
+                "backend": "postgres" if settings.database_url else "sqlite",
+                "redis_buffer": stream is not None,
+                "batch_write_s": settings.batch_write_s,
+            },
+        )
+        return build_ledger(settings, stream)
+
     async def shutdown(self) -> None:
+        if self._ledger is not None:
+            # Uvicorn has drained the requests by now: every record is submitted.
+            await self._ledger.close()
+            self._ledger = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -13,6 +13,8 @@ from gateway.app import GatewayApp, load
 from gateway.checks import check_connectivity
 from gateway.config.loader import ConfigError
 from gateway.config.settings import EnvSettings
+from gateway.ledger.command import add_parser as add_migrate_parser
+from gateway.ledger.command import run_migrate
 from gateway.loadtest.command import add_parser as add_loadtest_parser
 from gateway.loadtest.command import run_loadtest
 from gateway.logs import configure_logging
@@ -31,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(args)
     if args.command == "loadtest":
         return run_loadtest(args)
+    if args.command == "migrate":
+        return run_migrate(args)
     parser.print_help()
     return 2
 
@@ -57,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also test that upstreams, Redis and Postgres accept connections",
     )
     add_loadtest_parser(commands)
+    add_migrate_parser(commands)
     return parser
 
 

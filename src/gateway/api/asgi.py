@@ -25,7 +25,9 @@ from gateway.api.http import (
 )
 from gateway.api.inference import handle_inference
 from gateway.api.messages import handle_count_tokens, handle_messages
+from gateway.api.outcome import settle_failure
 from gateway.api.services import DataPlane
+from gateway.api.spend import spend_logs, spend_report
 from gateway.errors import (
     GatewayError,
     InternalError,
@@ -62,27 +64,34 @@ class DataPlaneApp:
         ):
             self._post[path] = handler
             self._post["/v1" + path] = handler
-        self._get: dict[str, Handler] = {"/v1/models": _list_models, "/models": _list_models}
+        self._get: dict[str, Handler] = {
+            "/v1/models": _list_models,
+            "/models": _list_models,
+            "/spend/logs": spend_logs,
+            "/spend/report": spend_report,
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived = time.monotonic()
         request_id = ""
+        incoming: Incoming | None = None
         try:
             headers = read_headers(scope)
             request_id = headers.request_id or new_request_id()
             handler = self._handler(scope["method"], scope["path"])
-            await handler(self.plane, Incoming(scope, headers, request_id, arrived, receive, send))
+            incoming = Incoming(scope, headers, request_id, arrived, receive, send)
+            await handler(self.plane, incoming)
         except ClientGone:
+            settle_failure(incoming, None)
             return
         except GatewayError as exc:
             await _send_error(send, exc, request_id or new_request_id())
+            settle_failure(incoming, exc)
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
-            await _send_error(
-                send,
-                InternalError("The gateway failed to handle this request; see its logs."),
-                request_id or new_request_id(),
-            )
+            error = InternalError("The gateway failed to handle this request; see its logs.")
+            await _send_error(send, error, request_id or new_request_id())
+            settle_failure(incoming, error)
 
     def _handler(self, method: str, path: str) -> Handler:
         if method == "POST":

@@ -7,6 +7,7 @@ import time
 import orjson
 
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, read_body
+from gateway.api.outcome import open_exchange, record
 from gateway.api.parse import (
     check_body,
     check_content_type,
@@ -26,10 +27,13 @@ async def handle_inference(operation: Operation, plane: DataPlane, incoming: Inc
     arrived = incoming.arrived
     send = incoming.send
     plane.auth.check(headers)
+    # From here on the request is accounted for in the ledger, whatever happens.
+    exchange = open_exchange(plane, incoming, operation.value)
     check_content_type(headers)
     raw = await read_body(incoming.receive, plane.max_request_bytes, headers.content_length)
     body = parse_json_object(raw)
     model, stream = check_body(operation, body)
+    exchange.note_body(model, stream, body.get("user"))
     fallbacks, disable_fallbacks, timeout = pop_gateway_options(body)
     request = RouteRequest(
         operation=operation,
@@ -42,10 +46,14 @@ async def handle_inference(operation: Operation, plane: DataPlane, incoming: Inc
         fallbacks=fallbacks,
         disable_fallbacks=disable_fallbacks,
     )
+    exchange.trace = request.trace
     if stream:
         chunks, trace = await plane.router.open_stream(request)
         response_headers = routed_headers(request_id, trace, arrived)
-        await relay_stream(chunks, response_headers, wants_usage(body), incoming.receive, send)
+        await relay_stream(
+            chunks, response_headers, wants_usage(body), incoming.receive, send, exchange=exchange
+        )
+        record(plane, exchange)
         return
     result, trace = await plane.router.send(request)
     payload = orjson.dumps(result.body)
@@ -54,6 +62,10 @@ async def handle_inference(operation: Operation, plane: DataPlane, incoming: Inc
     response_headers.append((b"content-length", str(len(payload)).encode()))
     await send({"type": "http.response.start", "status": 200, "headers": response_headers})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
+    exchange.usage = result.usage
+    served = result.body.get("model")
+    exchange.served_model = served if isinstance(served, str) and served else None
+    record(plane, exchange)
 
 
 def routed_headers(request_id: str, trace: RouteTrace, arrived: float) -> Headers:

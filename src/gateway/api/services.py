@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.api.auth import MasterKeyAuth
+from gateway.ledger.prices import PriceBook
+from gateway.ledger.service import SpendLedger
 from gateway.router.router import Router
 
 
@@ -17,3 +19,6 @@ class DataPlane:
     # /v1/models answers, serialized once per config.
     models_list: bytes
     models_by_id: dict[str, bytes]
+    # The spend ledger outlives a config; the prices are resolved per config.
+    ledger: SpendLedger
+    prices: PriceBook

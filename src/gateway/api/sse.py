@@ -3,19 +3,22 @@
 Each chunk is written as soon as it arrives (no buffering). A client that goes
 away cancels the relay, which closes the upstream connection. An upstream that
 fails mid-stream ends the stream with an OpenAI-shaped error event, never with
-a made-up ``finish_reason``.
+a made-up ``finish_reason``. What the ledger needs (usage, the first chunk and
+when it went out, how the stream ended) is noted on the request's ``Exchange``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
 
 from gateway.api.errors import error_body
 from gateway.api.http import Headers, Receive, Send
+from gateway.api.outcome import CLIENT_GONE, CLIENT_GONE_STATUS, Exchange
 from gateway.errors import GatewayError, InternalError
 from gateway.providers.base import ChunkStream, StreamChunk
 
@@ -35,6 +38,8 @@ async def relay_stream(
     include_usage: bool,
     receive: Receive,
     send: Send,
+    *,
+    exchange: Exchange,
 ) -> None:
     state = _RelayState(asyncio.current_task())
     watcher = asyncio.create_task(_watch_disconnect(receive, state))
@@ -43,6 +48,8 @@ async def relay_stream(
             {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]}
         )
         async for chunk in stream:
+            if chunk.usage is not None:
+                exchange.usage = chunk.usage
             data = _for_caller(chunk, include_usage)
             if data is not None:
                 await send(
@@ -52,19 +59,26 @@ async def relay_stream(
                         "more_body": True,
                     }
                 )
+                if exchange.first_sent_at is None:
+                    exchange.first_sent_at = time.monotonic()
+                    exchange.first_chunk = chunk.data
         state.finished = True
         await send({"type": "http.response.body", "body": DONE, "more_body": False})
     except asyncio.CancelledError:
         if not state.disconnected:
             raise
         # The client left: closing the upstream (below) is all that remains.
+        exchange.fail(CLIENT_GONE_STATUS, CLIENT_GONE)
     except GatewayError as exc:
         state.finished = True
+        exchange.fail(exc.http_status(), exc.label)
         await _end_with_error(send, exc)
     except Exception:
         state.finished = True
         log.exception("stream relay failed")
-        await _end_with_error(send, InternalError("The gateway failed while streaming."))
+        error = InternalError("The gateway failed while streaming.")
+        exchange.fail(error.http_status(), error.label)
+        await _end_with_error(send, error)
     finally:
         watcher.cancel()
         await stream.aclose()

@@ -25,7 +25,7 @@ import asyncpg
 
 from gateway.ledger import partitions
 from gateway.ledger.migrations import VERSION_TABLE, MigrationError, load_migrations, pending
-from gateway.ledger.pg_pool import FAILURES, create_pool, translate
+from gateway.ledger.pg_pool import CONNECT_TIMEOUT_S, FAILURES, create_pool, translate
 from gateway.ledger.record import COLUMNS, SpendRecord
 from gateway.ledger.rollups import all_upserts
 from gateway.ledger.store import StoreUnavailable
@@ -85,6 +85,20 @@ async def apply_migrations(
                 migration.checksum,
             )
     return [m.name for m in todo]
+
+
+async def migrate_database(url: str, root: Path) -> list[str]:
+    """``gateway migrate``: apply what is missing on one connection; names applied."""
+    try:
+        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    except FAILURES as exc:
+        raise translate(exc, "connecting") from exc
+    try:
+        return await apply_migrations(conn, root)
+    except FAILURES as exc:
+        raise translate(exc, "migrating") from exc
+    finally:
+        await conn.close()
 
 
 class PostgresStore:

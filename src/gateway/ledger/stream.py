@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 ENTRY_RECORDS = 500  # records per stream entry
 READ_ENTRIES = 20  # entries per read
 POLL_S = 0.2  # how often the lease holder looks for new entries
-LEASE_S = 30.0
+LEASE_S = 10.0  # how long a dead holder keeps others waiting
 
 
 class StreamBuffer(Protocol):

@@ -1,0 +1,164 @@
+"""Every request's spend record, built once its response has gone out.
+
+A handler opens an ``Exchange`` when the caller is known, fills it in as the
+request goes (model, route trace, usage, first chunk, status) and calls
+``record`` after the last byte is sent. A request that ends in an error
+response is recorded by ``settle_failure``, which the ASGI entry calls after
+sending that error. Either way each request gets exactly one row. Building the
+record (pricing, timestamps) happens here, off the response's path.
+
+The Anthropic-format route and any other inference route use the same two
+functions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from gateway.api.auth import Caller
+from gateway.api.http import Incoming
+from gateway.api.services import DataPlane
+from gateway.errors import GatewayError
+from gateway.ledger.record import SpendRecord
+from gateway.providers.base import Usage
+from gateway.providers.transport import host_of
+from gateway.router.request import RouteTrace
+
+CLIENT_GONE_STATUS = 499
+CLIENT_GONE = "client_disconnected"
+MAX_END_USER_CHARS = 256
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request's facts for the ledger, filled in as they become known."""
+
+    request_id: str
+    arrived: float  # monotonic
+    call_type: str
+    caller: Caller
+    model: str = ""  # as the caller asked
+    end_user: str | None = None
+    stream: bool = False
+    trace: RouteTrace | None = None
+    usage: Usage | None = None
+    served_model: str | None = None
+    # Streams: the first chunk (read for the served model after the stream ends) and
+    # when it was sent.
+    first_chunk: bytes | None = None
+    first_sent_at: float | None = None
+    status: int = 200
+    error_type: str | None = None
+    recorded: bool = False
+    # Answered from the response cache: recorded, but it cost nothing.
+    cache_hit: bool = False
+
+    def note_body(self, model: str, stream: bool, user: object) -> None:
+        self.model = model
+        self.stream = stream
+        if isinstance(user, str) and user:
+            self.end_user = user[:MAX_END_USER_CHARS]
+
+    def fail(self, status: int, error_type: str) -> None:
+        self.status = status
+        self.error_type = error_type
+
+
+def open_exchange(plane: DataPlane, incoming: Incoming, call_type: str) -> Exchange:
+    """Start accounting for an authenticated request; failures are recorded from now on."""
+    exchange = Exchange(incoming.request_id, incoming.arrived, call_type, plane.auth.caller)
+    incoming.on_error = _failure_recorder(plane, exchange)
+    return exchange
+
+
+def _failure_recorder(
+    plane: DataPlane, exchange: Exchange
+) -> Callable[[GatewayError | None], None]:
+    def on_error(error: GatewayError | None) -> None:
+        if error is None:
+            exchange.fail(CLIENT_GONE_STATUS, CLIENT_GONE)
+        else:
+            exchange.fail(error.http_status(), error.label)
+        record(plane, exchange)
+
+    return on_error
+
+
+def settle_failure(incoming: Incoming | None, error: GatewayError | None) -> None:
+    """Called by the ASGI entry after an error response (``None``: the client left)."""
+    if incoming is not None and incoming.on_error is not None:
+        incoming.on_error(error)
+
+
+def record(plane: DataPlane, exchange: Exchange) -> None:
+    """Price the exchange and hand its record to the ledger (once)."""
+    if exchange.recorded:
+        return
+    exchange.recorded = True
+    plane.ledger.submit(build_record(plane, exchange))
+
+
+def build_record(plane: DataPlane, exchange: Exchange) -> SpendRecord:
+    now_wall = time.time()
+    now = time.monotonic()
+    elapsed = max(0.0, now - exchange.arrived)
+    trace = exchange.trace
+    usage = exchange.usage or Usage()
+    deployment_id = (trace.deployment_id or None) if trace is not None else None
+    served = exchange.served_model or _model_of(exchange.first_chunk)
+    if served is None and deployment_id is not None:
+        served = plane.prices.configured_model(deployment_id)
+    # Nothing used costs nothing, priced or not; otherwise an unknown price stays unknown.
+    cost: float | None = 0.0
+    if (usage.prompt_tokens or usage.completion_tokens) and not exchange.cache_hit:
+        price = plane.prices.lookup(deployment_id, served)
+        if price is None:
+            cost = None
+        else:
+            cost = price.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+    ttft = None
+    if exchange.first_sent_at is not None:
+        ttft = max(0.0, exchange.first_sent_at - exchange.arrived) * 1000.0
+    return SpendRecord(
+        request_id=exchange.request_id,
+        started_at=now_wall - elapsed,
+        ended_at=now_wall,
+        call_type=exchange.call_type,
+        key_hash=exchange.caller.key_hash,
+        key_alias=exchange.caller.key_alias,
+        team_id=exchange.caller.team_id,
+        user_id=exchange.caller.user_id,
+        end_user=exchange.end_user,
+        model_group=(trace.model_group if trace is not None else "") or exchange.model,
+        deployment_id=deployment_id,
+        provider=(trace.provider or None) if trace is not None else None,
+        model=served,
+        api_base_host=host_of(trace.api_base) if trace is not None else None,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        cost_usd=cost,
+        latency_ms=elapsed * 1000.0,
+        ttft_ms=ttft,
+        status=exchange.status,
+        error_type=exchange.error_type,
+        cache_hit=exchange.cache_hit,
+        attempts=trace.attempts if trace is not None else 0,
+        fallbacks=tuple(trace.fallbacks) if trace is not None else (),
+        stream=exchange.stream,
+    )
+
+
+def _model_of(chunk: bytes | None) -> str | None:
+    if not chunk:
+        return None
+    try:
+        parsed = orjson.loads(chunk)
+    except orjson.JSONDecodeError:
+        return None
+    model = parsed.get("model") if isinstance(parsed, dict) else None
+    return model if isinstance(model, str) and model else None

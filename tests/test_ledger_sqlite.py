@@ -1,0 +1,80 @@
+"""The embedded ledger: with no DATABASE_URL, spend goes to a local SQLite file.
+
+``gateway serve`` with nothing configured (no config file, no database, no
+Redis) still meters every request, and ``/spend/logs`` and ``/spend/report``
+read it back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+
+import httpx
+
+from support.clients import sdk_client
+from support.gateway_process import StartGateway
+
+MESSAGES = [{"role": "user", "content": "Anything stored?"}]
+MOCK_CHAT = "mock-chat"
+MOCK_EMBEDDING = "mock-embedding"
+
+
+def test_the_embedded_default_keeps_a_ledger_in_sqlite(start_gateway: StartGateway) -> None:
+    gateway = start_gateway(None, master_key=None)
+    with sdk_client(gateway) as sdk:
+        ids = [
+            sdk.chat.completions.with_raw_response.create(
+                model=MOCK_CHAT, messages=MESSAGES, user="someone"
+            ).headers["x-request-id"]
+            for _ in range(4)
+        ]
+        with sdk.chat.completions.with_streaming_response.create(
+            model=MOCK_CHAT, messages=MESSAGES, stream=True
+        ) as response:
+            for _line in response.iter_lines():
+                pass
+            ids.append(response.headers["x-request-id"])
+        ids.append(
+            sdk.embeddings.with_raw_response.create(model=MOCK_EMBEDDING, input="hi").headers[
+                "x-request-id"
+            ]
+        )
+    # Stopping drains the queue into the file (the interval is the default 10 s).
+    assert gateway.stop() == 0
+
+    path = gateway.workdir / "gateway-data" / "spend.sqlite3"
+    with closing(sqlite3.connect(path)) as db:
+        rows = db.execute(
+            "SELECT request_id, model_group, status, stream, prompt_tokens, completion_tokens,"
+            " end_user FROM spend_log"
+        ).fetchall()
+        assert sorted(r[0] for r in rows) == sorted(ids)
+        by_id = {r[0]: r for r in rows}
+        assert all(by_id[i][1] == MOCK_CHAT and by_id[i][6] == "someone" for i in ids[:4])
+        assert by_id[ids[4]][3] == 1, "the stream is marked as one"
+        assert all(r[2] == 200 and r[4] > 0 for r in rows)
+        for table, column in (
+            ("spend_daily_model", "model_group"),
+            ("spend_daily_key", "key_hash"),
+        ):
+            sums = db.execute(
+                f"SELECT coalesce({column}, ''), count(*), sum(prompt_tokens),"
+                " sum(completion_tokens) FROM spend_log GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+            rollup = db.execute(
+                f"SELECT {column}, requests, prompt_tokens, completion_tokens FROM {table}"
+                " ORDER BY 1"
+            ).fetchall()
+            assert rollup == sums, table
+
+    # A new process on the same file reads what the last one wrote.
+    reader = start_gateway(None, master_key=None)
+    with httpx.Client(base_url=reader.base_url, timeout=30) as http:
+        logs = http.get("/spend/logs").raise_for_status().json()
+        assert sorted(r["request_id"] for r in logs["data"]) == sorted(ids)
+        report = http.get("/spend/report", params={"group_by": "model"}).json()
+        assert {r["model_group"]: r["requests"] for r in report["data"]} == {
+            MOCK_CHAT: 5,
+            MOCK_EMBEDDING: 1,
+        }
