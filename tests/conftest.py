@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from support.clients import CLIENT_TIMEOUT_S, async_sdk_client, sdk_client
-from support.configs import MASTER_KEY, upstream_config
+from support.configs import MASTER_KEY, QUIET_ROUTER, upstream_config
 from support.fleet import UpstreamFleet
 from support.gateway_process import GatewayProcess, StartGateway
 from support.mock_upstream import MockUpstream
@@ -54,16 +54,20 @@ def shared_gateway(
 ) -> Iterator[GatewayProcess]:
     process = GatewayProcess(
         tmp_path_factory.mktemp("gateway"),
-        upstream_config(mock_upstream_server.base_url),
+        upstream_config(mock_upstream_server.base_url, router_settings=QUIET_ROUTER),
         master_key=MASTER_KEY,
     )
-    with process.start():
+    with process:
         yield process
 
 
 @pytest.fixture
 def gateway(shared_gateway: GatewayProcess, upstream: MockUpstream) -> Iterator[GatewayProcess]:
-    """A gateway (master key ``MASTER_KEY``) with ``upstream_config`` on the mock upstream."""
+    """A gateway (master key ``MASTER_KEY``) with ``upstream_config`` on the mock upstream.
+
+    Shared by the whole session, with ``QUIET_ROUTER`` so one test's failures never
+    cool a deployment down for the next.
+    """
     yield from _watched(shared_gateway)
 
 
@@ -71,7 +75,7 @@ def gateway(shared_gateway: GatewayProcess, upstream: MockUpstream) -> Iterator[
 def shared_embedded_gateway(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[GatewayProcess]:
-    with GatewayProcess(tmp_path_factory.mktemp("embedded"), None).start() as process:
+    with GatewayProcess(tmp_path_factory.mktemp("embedded"), None) as process:
         yield process
 
 

@@ -26,6 +26,11 @@ EMBED_KEY = "sk-upstream-embed"
 
 GROUPS = [CHAT, SLASHED, TEXT, EMBED]
 
+# Routing that stays out of the way of data-plane tests sharing one gateway: no
+# retries, and no upstream failure cools a group's only deployment down for the
+# tests that follow. (The router's own tests start gateways with their settings.)
+QUIET_ROUTER = {"num_retries": 0, "allowed_fails": 1_000_000, "cooldown_time": 1}
+
 
 def deployment(
     group: str,

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -122,13 +122,19 @@ class GatewayProcess:
         self._log_file: IO[bytes] | None = None
         self.log_path: Path | None = None
         self.port: int | None = None
+        # The health port is served by its own process: each gateway gets its own.
+        self.health_port: int | None = None
         self.stopped = False
 
     # --- lifecycle ---------------------------------------------------------------
 
     def start(self, ready_timeout: float = READY_TIMEOUT_S) -> GatewayProcess:
+        """Start and wait until it answers. Idempotent: ``with process.start():`` starts once."""
+        if self.alive():
+            return self
         for attempt in range(1, START_ATTEMPTS + 1):
             self.port = free_port()
+            self.health_port = free_port()
             self._spawn(attempt)
             outcome = self._wait_ready(ready_timeout)
             if outcome == "ready":
@@ -144,7 +150,16 @@ class GatewayProcess:
         raise GatewayStartError(f"no free port after {START_ATTEMPTS} attempts")
 
     def _spawn(self, attempt: int) -> None:
-        command = [sys.executable, "-m", "gateway", "serve", "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--port",
+            str(self.port),
+            "--health-port",
+            str(self.health_port),
+        ]
         if self.config_path is not None:
             command += ["--config", str(self.config_path)]
         if self._host is not None:
@@ -195,6 +210,19 @@ class GatewayProcess:
         self.stopped = True
         return code
 
+    def send_signal(self, sig: int) -> None:
+        if self._process is None:
+            raise RuntimeError("the gateway has not been started")
+        self._process.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to exit by itself (it was told to stop); its exit code."""
+        if self._process is None:
+            raise RuntimeError("the gateway has not been started")
+        code = self._process.wait(timeout)
+        self.stopped = True
+        return code
+
     def __enter__(self) -> GatewayProcess:
         return self.start()
 
@@ -219,6 +247,13 @@ class GatewayProcess:
         if self.port is None:
             raise RuntimeError("the gateway has not been started")
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        """``http://127.0.0.1:HEALTH_PORT``: the health process of this gateway."""
+        if self.health_port is None:
+            raise RuntimeError("the gateway has not been started")
+        return f"http://127.0.0.1:{self.health_port}"
 
     @property
     def v1_url(self) -> str:
@@ -247,3 +282,7 @@ class GatewayProcess:
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+# The ``start_gateway`` fixture: start_gateway(config, master_key=, env=, args=, host=).
+StartGateway = Callable[..., GatewayProcess]

@@ -11,7 +11,8 @@ in order; when the queue is empty, ``default`` answers::
 A ``Reply`` answers like OpenAI (whole, or as a server-sent-event stream when
 the request has ``stream: true``); its stream can end normally, drop the TCP
 connection, send an error event, or stall. A ``Fail`` answers with an error
-status and OpenAI's error body.
+status and OpenAI's error body. A ``Raw`` sends exactly the bytes it is given.
+``delay`` on any of them makes the upstream hang that long before answering.
 
 Every request is recorded (path, headers, parsed JSON body). When a caller
 (the gateway) closes a connection before the mock finished answering,
@@ -102,7 +103,18 @@ class Fail:
         }
 
 
-Behaviour = Reply | Fail
+@dataclass(frozen=True)
+class Raw:
+    """Exactly these bytes, whatever was asked: for upstreams that break the wire format."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+Behaviour = Reply | Fail | Raw
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,7 @@ class MockUpstream:
         self._default: Behaviour = Reply()
         self._requests: list[RecordedRequest] = []
         self._hold_timeouts = 0
+        self._stall_timeouts = 0
         self._ids = itertools.count(1)
         self.client_gone = threading.Event()
         self.stream_client_gone = threading.Event()
@@ -144,6 +157,9 @@ class MockUpstream:
     # --- lifecycle ---------------------------------------------------------------
 
     def start(self) -> MockUpstream:
+        """Start the server thread. Idempotent: ``with MockUpstream().start():`` starts once."""
+        if self._thread is not None:
+            return self
         self._thread = threading.Thread(target=self._run, name="mock-upstream", daemon=True)
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_S):
@@ -212,6 +228,7 @@ class MockUpstream:
             self._default = Reply()
             self._requests.clear()
             self._hold_timeouts = 0
+            self._stall_timeouts = 0
             self.client_gone.clear()
             self.stream_client_gone.clear()
 
@@ -249,6 +266,12 @@ class MockUpstream:
         """Held streams whose event was never set (each one dropped its connection)."""
         with self._lock:
             return self._hold_timeouts
+
+    @property
+    def stall_timeouts(self) -> int:
+        """Stalled streams the client never gave up on (each one dropped after ``MAX_WAIT_S``)."""
+        with self._lock:
+            return self._stall_timeouts
 
     # --- the server --------------------------------------------------------------
 
@@ -323,10 +346,17 @@ class MockUpstream:
         body = recorded.body if isinstance(recorded.body, dict) else {}
         streaming = kind != "embedding" and body.get("stream") is True
         try:
-            if behaviour.delay and not await self._wait(request, behaviour.delay):
+            if behaviour.delay and not await self._wait(request, behaviour.delay, streaming):
                 return web.Response(status=499)
             if isinstance(behaviour, Fail):
                 return self._fail(behaviour)
+            if isinstance(behaviour, Raw):
+                return web.Response(
+                    body=behaviour.body,
+                    status=behaviour.status,
+                    content_type=behaviour.content_type,
+                    headers=dict(behaviour.headers),
+                )
             if kind == "embedding":
                 return web.json_response(
                     _embedding_body(body), headers=_openai_headers(behaviour.headers)
@@ -369,13 +399,13 @@ class MockUpstream:
                 for piece in pieces[: reply.ending_after]:
                     await self._pause(request, reply.chunk_delay)
                     await _event(response, chunks.content(piece))
-                return await self._end_abnormally(request, response, reply, chunks)
+                return await self._end_abnormally(request, response, reply)
             for index, piece in enumerate(pieces):
                 await self._pause(request, reply.chunk_delay)
                 if index == len(pieces) - 1 and reply.hold_last_chunk is not None:
-                    released = await self._wait(request, MAX_WAIT_S, until=reply.hold_last_chunk)
-                    if not released:
-                        if not self._gone_now(request) and not self._stopping.is_set():
+                    hold = reply.hold_last_chunk
+                    if not await self._wait(request, MAX_WAIT_S, True, until=hold):
+                        if not self._gone_now(request, True) and not self._stopping.is_set():
                             with self._lock:
                                 self._hold_timeouts += 1
                             await _close_transport(request)
@@ -392,7 +422,7 @@ class MockUpstream:
         return response
 
     async def _end_abnormally(
-        self, request: web.Request, response: web.StreamResponse, reply: Reply, chunks: StreamChunks
+        self, request: web.Request, response: web.StreamResponse, reply: Reply
     ) -> web.StreamResponse:
         if reply.ending is Ending.DROP:
             await _close_transport(request)
@@ -400,17 +430,23 @@ class MockUpstream:
             error = Fail(500, reply.error_message, type="server_error").body()
             await _event(response, error)
             await response.write_eof()
-        else:  # STALL: wait (bounded) for the client to give up, then drop.
-            if await self._wait(request, MAX_WAIT_S):
-                await _close_transport(request)
+        elif await self._wait(request, MAX_WAIT_S, True) and not self._stopping.is_set():
+            # STALL: the client never gave up. Count it, and drop the connection.
+            with self._lock:
+                self._stall_timeouts += 1
+            await _close_transport(request)
         return response
 
     async def _pause(self, request: web.Request, seconds: float) -> None:
-        if seconds and not await self._wait(request, seconds):
+        if seconds and not await self._wait(request, seconds, True):
             raise ConnectionResetError("the client left during a pause")
 
     async def _wait(
-        self, request: web.Request, seconds: float, until: threading.Event | None = None
+        self,
+        request: web.Request,
+        seconds: float,
+        streaming: bool,
+        until: threading.Event | None = None,
     ) -> bool:
         """Wait ``seconds`` (or until ``until`` is set); False when the client left first.
 
@@ -420,18 +456,18 @@ class MockUpstream:
         while True:
             if until is not None and until.is_set():
                 return True
-            if self._gone_now(request):
+            if self._gone_now(request, streaming):
                 return False
             left = deadline - time.monotonic()
             if left <= 0 or self._stopping.is_set():
                 return until is None
             await asyncio.sleep(min(POLL_S, left))
 
-    def _gone_now(self, request: web.Request) -> bool:
+    def _gone_now(self, request: web.Request, streaming: bool) -> bool:
         transport = request.transport
         if transport is None or transport.is_closing():
             if not self._stopping.is_set():
-                self._gone(True)
+                self._gone(streaming)
             return True
         return False
 
