@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from gateway.ledger.record import SpendRecord
 from support.gateway_process import run_gateway
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -209,3 +210,46 @@ def postgres_stopped() -> Iterator[None]:
 def spill_segments(directory: Path) -> list[Path]:
     spill = directory / "spill"
     return sorted(spill.glob("spill-*.jsonl")) if spill.is_dir() else []
+
+
+def spend_record(request_id: str, started_at: float, **fields: Any) -> SpendRecord:
+    """A plain successful record, for tests that write to a store directly."""
+    values: dict[str, Any] = {
+        "request_id": request_id,
+        "started_at": started_at,
+        "ended_at": started_at + 0.25,
+        "call_type": "chat",
+        "key_hash": None,
+        "key_alias": None,
+        "team_id": None,
+        "user_id": None,
+        "end_user": None,
+        "model_group": "chat",
+        "deployment_id": "chat-deployment",
+        "provider": "openai",
+        "model": "gpt-upstream-chat",
+        "api_base_host": "127.0.0.1",
+        "prompt_tokens": 11,
+        "completion_tokens": 7,
+        "cached_tokens": 0,
+        "cost_usd": 2.5e-05,
+        "latency_ms": 250.0,
+        "ttft_ms": None,
+        "status": 200,
+        "error_type": None,
+        "cache_hit": False,
+        "attempts": 1,
+        "fallbacks": (),
+        "stream": False,
+    }
+    values.update(fields)
+    return SpendRecord(**values)
+
+
+async def partitions(url: str) -> list[str]:
+    rows = await fetch(
+        url,
+        "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'spend_log'::regclass ORDER BY 1",
+    )
+    return [r["name"] for r in rows]

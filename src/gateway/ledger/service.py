@@ -148,7 +148,7 @@ class SpendLedger:
             try:
                 dropped = await self._writer.maintain(time.time(), self.settings.retention_s)
                 if dropped:
-                    log.info("spend rows past retention dropped", extra={"rows": dropped})
+                    log.info("spend rows past retention dropped", extra={"dropped": dropped})
             except StoreUnavailable as exc:
                 log.warning("ledger maintenance skipped", extra={"reason": str(exc)})
             except Exception:

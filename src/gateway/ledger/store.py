@@ -37,7 +37,11 @@ class SpendStore(Protocol):
         """
 
     async def maintain(self, now: float, retention_s: float | None) -> int:
-        """Prepare upcoming days and drop raw rows older than the retention; rows dropped."""
+        """Prepare upcoming days and drop raw rows older than the retention.
+
+        Returns how much was dropped, for the log: day partitions (Postgres) or rows.
+        Roll-ups are kept: reports over old days still work.
+        """
 
     async def close(self) -> None: ...
 
