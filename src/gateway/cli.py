@@ -1,4 +1,8 @@
-"""The ``gateway`` command: serve, check-config."""
+"""The ``gateway`` command: serve, check-config.
+
+The server modules are imported only once a command needs them: ``serve`` must
+set up the metrics directory before anything imports prometheus-client.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gateway.app import GatewayApp, load
-from gateway.checks import check_connectivity
-from gateway.config.loader import ConfigError
+from gateway.config.loader import ConfigError, LoadedConfig, load_or_embedded
 from gateway.config.settings import EnvSettings
 from gateway.ledger.command import add_parser as add_migrate_parser
 from gateway.ledger.command import run_migrate
 from gateway.loadtest.command import add_parser as add_loadtest_parser
 from gateway.loadtest.command import run_loadtest
 from gateway.logs import configure_logging
-from gateway.providers.registry import deployment_warnings
-from gateway.serving import describe, serve_single, serve_workers
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
@@ -50,7 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default: GATEWAY_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="data plane port (default: GATEWAY_PORT or 4000)")
     serve.add_argument(
+        "--health-port",
+        type=int,
+        help="health port, served by its own process (default: GATEWAY_HEALTH_PORT or 4001)",
+    )
+    serve.add_argument(
         "--workers", type=int, default=1, help="worker processes; >1 runs under gunicorn"
+    )
+    serve.add_argument(
+        "--max-requests",
+        type=int,
+        help="recycle a worker after this many requests (with jitter); default: "
+        "general_settings.max_requests_before_restart, else never",
     )
 
     check = commands.add_parser("check-config", help="validate a config file and exit")
@@ -68,14 +79,14 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     settings = EnvSettings()
     configure_logging(settings.log_level)
-    env = dict(os.environ)
     try:
-        loaded = load(args.config, env, settings)
+        loaded = load_or_embedded(args.config, dict(os.environ), settings)
     except ConfigError as exc:
         _print_problems(exc)
         return 1
     host = args.host or settings.gateway_host
     port = args.port or settings.gateway_port
+    health_port = args.health_port or settings.gateway_health_port
     if loaded.config.master_key is None and not _is_loopback(host):
         print(
             f"error: refusing to bind {host} without a master key: anyone could use your "
@@ -87,19 +98,37 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
+    if health_port == port:
+        print("error: --health-port must differ from --port", file=sys.stderr)
+        return 2
+    max_requests = (
+        args.max_requests or loaded.config.file.general_settings.max_requests_before_restart
+    )
     print(describe(loaded), file=sys.stderr)
-    if args.workers == 1:
-        serve_single(GatewayApp(loaded, env), host, port)
-    else:
-        serve_workers(args.config, host, port, args.workers)
-    return 0
+
+    from gateway.serving import ServeOptions, serve  # noqa: PLC0415 - see the module docstring
+
+    return serve(
+        ServeOptions(
+            config_path=args.config,
+            host=host,
+            port=port,
+            health_host=host,
+            health_port=health_port,
+            workers=args.workers,
+            max_requests=max_requests,
+        )
+    )
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from gateway.checks import check_connectivity  # noqa: PLC0415
+    from gateway.providers.registry import deployment_warnings  # noqa: PLC0415
+
     env = dict(os.environ)
     settings = EnvSettings()
     try:
-        loaded = load(args.path, env, settings)
+        loaded = load_or_embedded(args.path, env, settings)
     except ConfigError as exc:
         _print_problems(exc)
         return 1
@@ -117,6 +146,14 @@ def _check_config(args: argparse.Namespace) -> int:
         return 1
     print(f"{summary}: OK, {len(warnings)} warnings")
     return 0
+
+
+def describe(loaded: LoadedConfig) -> str:
+    config = loaded.config
+    return (
+        f"{config.source}: {len(config.deployments)} deployments in "
+        f"{len(config.group_names())} model groups"
+    )
 
 
 def _print_problems(exc: ConfigError) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from gateway.config.defaults import EMBEDDED_CONFIG, EMBEDDED_SOURCE
 from gateway.config.envrefs import resolve_env_refs
 from gateway.config.model import (
     DEFAULT_MAX_REQUEST_SIZE_MB,
@@ -67,6 +68,15 @@ def load_config(
     path: str | Path, env: Mapping[str, str], settings: EnvSettings | None = None
 ) -> LoadedConfig:
     return build_config(read_config_file(path), env, str(path), settings)
+
+
+def load_or_embedded(
+    path: str | Path | None, env: Mapping[str, str], settings: EnvSettings | None = None
+) -> LoadedConfig:
+    """The config at ``path``, or the embedded defaults (mock models) when there is none."""
+    if path:
+        return load_config(path, env, settings)
+    return build_config(EMBEDDED_CONFIG, env, EMBEDDED_SOURCE, settings)
 
 
 def build_config(

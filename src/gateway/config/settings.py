@@ -8,6 +8,9 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Where worker processes find the config file (set by ``gateway serve``).
+CONFIG_PATH_ENV = "GATEWAY_CONFIG"
+
 
 class EnvSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")

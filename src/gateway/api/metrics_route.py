@@ -1,0 +1,21 @@
+"""``GET /metrics`` (and ``/metrics/``): the Prometheus exposition, every worker's sum."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from gateway.api.http import Incoming, send_bytes
+from gateway.api.services import DataPlane
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST.encode()
+
+
+async def serve_metrics(plane: DataPlane, request: Incoming) -> None:
+    if plane.metrics_need_auth:
+        plane.auth.check(request.headers)
+    await send_bytes(
+        request.send,
+        200,
+        plane.metrics.exposition(),
+        [(b"content-type", CONTENT_TYPE), (b"x-request-id", request.request_id.encode())],
+    )

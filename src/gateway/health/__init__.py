@@ -1,0 +1,1 @@
+"""The health port: its own process, so it answers while the workers are saturated."""
