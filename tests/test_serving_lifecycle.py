@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -36,7 +37,11 @@ def _stream_through_sigterm(
     stop = threading.Event()
     watcher = threading.Thread(target=_shutting_down_seen, args=(gateway.health_url, stop, seen))
     with sdk_client(gateway) as client:
-        stream = client.chat.completions.create(model="long", messages=MESSAGES, stream=True)
+        raw = client.chat.completions.with_raw_response.create(
+            model="long", messages=MESSAGES, stream=True
+        )
+        request_id = raw.headers["x-request-id"]
+        stream = raw.parse()
         pieces = []
         for index, chunk in enumerate(stream):
             if index == 1:
@@ -51,6 +56,13 @@ def _stream_through_sigterm(
     assert gateway.wait(40) == 0
     # Meanwhile the health port said the gateway was shutting down.
     assert 503 in seen, seen
+    # The ledger was drained on the way out: the stream's row is there (embedded SQLite).
+    ledger = gateway.workdir / "gateway-data" / "spend.sqlite3"
+    with sqlite3.connect(ledger) as db:
+        rows = db.execute(
+            "SELECT status, stream FROM spend_log WHERE request_id = ?", (request_id,)
+        ).fetchall()
+    assert rows == [(200, 1)]
 
 
 def test_sigterm_during_a_long_stream_lets_it_finish_and_exits_zero(
