@@ -74,3 +74,38 @@ async def test_liveliness_answers_promptly_while_every_worker_is_saturated(
     # A ratio, not a time: the busy answer stays within a small multiple of the idle one
     # (a health check queued behind inference traffic would wait for the 4 s upstream).
     assert statistics.median(busy) < 20 * statistics.median(idle) + 0.05, (idle, busy)
+
+
+def test_background_checks_probe_each_deployment_and_admin_health_reads_them_without_calls(
+    fleet: UpstreamFleet, start_gateway: StartGateway
+) -> None:
+    from support.mock_upstream import Fail  # noqa: PLC0415
+
+    fleet["broken-a"].default = Fail(401, "Incorrect API key provided.")
+    config = {
+        "model_list": [fleet.deployment("chat", "chat-a"), fleet.deployment("broken", "broken-a")],
+        "general_settings": {"background_health_checks": True, "health_check_interval": 300},
+    }
+    gateway = start_gateway(config, args=["--workers", "2"])
+    with httpx.Client(base_url=gateway.base_url, timeout=10) as http:
+        assert http.get("/health").status_code == 401  # admin only
+        deadline = time.monotonic() + 20
+        body: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            body = http.get("/health", headers=gateway.auth_headers()).json()
+            if body.get("checked_at"):
+                break
+            time.sleep(0.2)
+        assert body["healthy_count"] == 1 and body["unhealthy_count"] == 1, body
+        calls = fleet.calls()
+        for _ in range(5):
+            http.get("/health", headers=gateway.auth_headers())
+    healthy = body["healthy_endpoints"][0]  # type: ignore[index]
+    unhealthy = body["unhealthy_endpoints"][0]  # type: ignore[index]
+    assert healthy["deployment"] == "chat-a"
+    assert unhealthy["deployment"] == "broken-a" and unhealthy["error_type"] == "upstream_auth"
+    # One probe per deployment for the machine (not per worker), a one-token call...
+    assert calls == {"chat-a": 1, "broken-a": 1}
+    assert fleet["chat-a"].last_request().body["max_tokens"] == 1
+    # ...and reading the results made no call at all.
+    assert fleet.calls() == calls

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from typing import Any
@@ -10,11 +11,16 @@ from typing import Any
 import orjson
 import uvicorn
 
+from gateway.config.loader import ConfigError, load_or_embedded
+from gateway.config.settings import CONFIG_PATH_ENV, EnvSettings
+from gateway.health.probes import DEFAULT_INTERVAL_S, DeploymentProber
 from gateway.observability.status import RunDir, readiness
 
 Scope = dict[str, Any]
 
 PARENT_POLL_S = 1.0
+
+log = logging.getLogger(__name__)
 
 
 class HealthApp:
@@ -68,15 +74,34 @@ def run(run_dir: str, host: str, port: int, parent: int) -> None:
         log_config=None,
     )
     server = uvicorn.Server(config)
+    prober = _prober(RunDir(run_dir))
 
     async def serve() -> None:
-        watcher = asyncio.create_task(_watch_parent(server, parent))
+        tasks = [asyncio.create_task(_watch_parent(server, parent))]
+        if prober is not None:
+            tasks.append(asyncio.create_task(prober.run_forever()))
         try:
             await server.serve()
         finally:
-            watcher.cancel()
+            for task in tasks:
+                task.cancel()
 
     asyncio.run(serve())
+
+
+def _prober(run_dir: RunDir) -> DeploymentProber | None:
+    """The background deployment checks, when the config turns them on."""
+    env = dict(os.environ)
+    try:
+        config = load_or_embedded(env.get(CONFIG_PATH_ENV) or None, env, EnvSettings()).config
+    except ConfigError:
+        log.exception("health checks disabled: the config did not load")
+        return None
+    general = config.file.general_settings
+    if not general.background_health_checks:
+        return None
+    interval = general.health_check_interval or DEFAULT_INTERVAL_S
+    return DeploymentProber(config, env, run_dir, interval)
 
 
 async def _watch_parent(server: uvicorn.Server, parent: int) -> None:
