@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from gateway.errors import UpstreamConnectionError
+
 CONNECT_TIMEOUT_S = 10.0
 KEEPALIVE_S = 30.0
 
@@ -44,6 +46,23 @@ class UpstreamPool:
             )
             self._sessions[origin] = session
         return session
+
+    async def post_json(
+        self, url: str, payload: bytes, headers: dict[str, str], timeout: float
+    ) -> int:
+        """POST a JSON body (webhooks and the like); the status, or UpstreamConnectionError."""
+        session = self.session_for(url)
+        try:
+            async with asyncio.timeout(timeout):
+                async with session.post(
+                    url, data=payload, headers={"Content-Type": "application/json", **headers}
+                ) as response:
+                    await response.read()
+                    return response.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamConnectionError(
+                f"could not reach {host_of(url)} ({type(exc).__name__})"
+            ) from exc
 
     async def close(self) -> None:
         sessions = list(self._sessions.values())
