@@ -269,7 +269,11 @@ async def table_sizes(url: str) -> dict[str, Any]:
             " spend_daily_team) + (SELECT count(*) FROM spend_daily_model) + (SELECT count(*)"
             " FROM spend_daily_provider)"
         )
-        return {"spend_log_rows": rows, "spend_log_mb": round(int(size) / 1e6), "rollup_rows": rollups}
+        return {
+            "spend_log_rows": rows,
+            "spend_log_mb": round(int(size) / 1e6),
+            "rollup_rows": rollups,
+        }
     finally:
         await conn.close()
 
