@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 MOCK, GATEWAY, LITELLM = "mock", "gateway", "litellm"
-METRICS = ("rps", "cpu_ms_per_req", "p50_ms", "p99_ms", "errors")
+METRICS = ("rps", "cpu_ms_per_req", "p50_ms", "p99_ms", "errors", "requests")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -70,9 +70,21 @@ def _num(value: float | None, digits: int = 2) -> str:
 
 
 def _added(target: dict[str, float] | None, mock: dict[str, float] | None, metric: str) -> str:
-    if not target or not mock:
+    """The proxy's value minus the mock's. Below zero means within the noise: shown as is."""
+    if not target or not mock or not target.get("requests"):
         return "-"
-    return _num(max(0.0, target[metric] - mock[metric]))
+    return _num(target[metric] - mock[metric])
+
+
+def _added_pair(target: dict[str, float] | None, mock: dict[str, float] | None, short: bool) -> str:
+    if short:
+        return "-"
+    return f"{_added(target, mock, 'p50_ms')} / {_added(target, mock, 'p99_ms')}"
+
+
+def _too_short(cell: dict[str, float] | None, concurrency: int) -> bool:
+    """Fewer completions than twice the connections: the run was short for this proxy."""
+    return cell is not None and cell.get("requests", 0) < 2 * concurrency
 
 
 def scenario_table(
@@ -97,14 +109,16 @@ def scenario_table(
                 continue
             gw_rps = gateway["rps"] if gateway else None
             ll_rps = litellm["rps"] if litellm else None
+            short = [_too_short(gateway, concurrency), _too_short(litellm, concurrency)]
             gw_cpu = gateway.get("cpu_ms_per_req") if gateway else None
             ll_cpu = litellm.get("cpu_ms_per_req") if litellm else None
             lines.append(
                 f"| {latency} ms | {concurrency} | {_num(mock['rps'] if mock else None)} "
-                f"| {_num(gw_rps)} | {_num(ll_rps)} | {_ratio(gw_rps, ll_rps)} "
+                f"| {_num(gw_rps)}{'*' if short[0] else ''} "
+                f"| {_num(ll_rps)}{'*' if short[1] else ''} "
+                f"| {'-' if any(short) else _ratio(gw_rps, ll_rps)} "
                 f"| {_num(gw_cpu, 3)} | {_num(ll_cpu)} | {_ratio(ll_cpu, gw_cpu)} "
-                f"| {_added(gateway, mock, 'p50_ms')} / {_added(gateway, mock, 'p99_ms')} "
-                f"| {_added(litellm, mock, 'p50_ms')} / {_added(litellm, mock, 'p99_ms')} "
+                f"| {_added_pair(gateway, mock, short[0])} | {_added_pair(litellm, mock, short[1])} "
                 f"| {_num(gateway['errors'] if gateway else None, 0)} "
                 f"/ {_num(litellm['errors'] if litellm else None, 0)} |"
             )
@@ -113,25 +127,23 @@ def scenario_table(
 
 def ttfb_table(ttfb: dict[tuple[str, int], dict[str, float]], latencies: list[int]) -> str:
     lines = [
-        "| upstream | mock alone TTFB p50 ms | gateway added TTFB p50 / p99 ms "
-        "| LiteLLM added TTFB p50 / p99 ms |",
-        "|---|---:|---:|---:|",
+        "| upstream | mock alone p50 / p99 ms | gateway p50 / p99 ms | gateway added p50 ms "
+        "| LiteLLM p50 / p99 ms | LiteLLM added p50 ms |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for latency in latencies:
         mock = ttfb.get((MOCK, latency))
         if mock is None:
             continue
-        cells = []
+        cells = [f"{_num(mock['ttfb_p50_ms'])} / {_num(mock['ttfb_p99_ms'])}"]
         for target in (GATEWAY, LITELLM):
             row = ttfb.get((target, latency))
             if row is None:
-                cells.append("-")
+                cells += ["-", "-"]
                 continue
-            cells.append(
-                f"{_num(max(0.0, row['ttfb_p50_ms'] - mock['ttfb_p50_ms']))} / "
-                f"{_num(max(0.0, row['ttfb_p99_ms'] - mock['ttfb_p99_ms']))}"
-            )
-        lines.append(f"| {latency} ms | {_num(mock['ttfb_p50_ms'])} | {cells[0]} | {cells[1]} |")
+            cells.append(f"{_num(row['ttfb_p50_ms'])} / {_num(row['ttfb_p99_ms'])}")
+            cells.append(_num(row["ttfb_p50_ms"] - mock["ttfb_p50_ms"]))
+        lines.append(f"| {latency} ms | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -151,8 +163,10 @@ def headline(cells: dict[tuple[Any, ...], dict[str, float]], latencies: list[int
         keys = sorted(k for k in cells if k[0] == GATEWAY and k[1] == stream and k[2] == 0)
         if not keys:
             continue
-        _, _, latency, concurrency = keys[-1]
-        gateway = cells[keys[-1]]
+        # c=64 is where the reference measurements compare proxies; else the highest run.
+        key = next((k for k in keys if k[3] == 64), keys[-1])
+        _, _, latency, concurrency = key
+        gateway = cells[key]
         litellm = cells.get((LITELLM, stream, latency, concurrency))
         if not litellm:
             continue
@@ -199,7 +213,8 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     if any(k[1] for k in cells):
         out += [
-            f"Streaming chat completions ({conditions['chunks']} chunks):",
+            f"Streaming chat completions ({conditions['chunks']} chunks, "
+            f"{conditions.get('chunk_delay_ms', 0):g} ms apart at the mock):",
             "",
             scenario_table(cells, True, latencies, concurrencies),
             "",
@@ -212,6 +227,26 @@ def markdown(result: dict[str, Any]) -> str:
             ttfb_table(ttfb_medians(result["ttfb"]), latencies),
             "",
         ]
+    out += [
+        "\\* fewer completed requests than twice the connections: the run was too short for "
+        "this proxy at this concurrency (its requests take longer than the run); its req/s "
+        "and latency are not comparable, its CPU per request still is. Negative added "
+        "latency means the difference is within the noise.",
+        "",
+    ]
     out += ["Memory:", "", memory_table(result["memory"]), ""]
     out += [f"Reproduce: `{result['command']}`", ""]
     return "\n".join(out)
+
+
+def main() -> None:
+    """``python bench/report.py RESULT.json``: the markdown of an earlier run."""
+    import json  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        print(markdown(json.load(handle)))
+
+
+if __name__ == "__main__":
+    main()

@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ttfb-seconds", type=float, default=5.0, help="0 skips the TTFB probe")
     parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream")
     parser.add_argument(
+        "--chunk-delay-ms",
+        type=float,
+        default=0.0,
+        help="pause between stream chunks at the mock (0: the whole stream in one write)",
+    )
+    parser.add_argument(
         "--targets", default="gateway,litellm", help="which proxies to run (the mock always runs)"
     )
     parser.add_argument(
@@ -154,7 +160,13 @@ class Bench:
         listen = [f"--listen={port}:{lat}" for lat, port in self.mock_ports.items()]
         mock = self._spawn(
             "mock",
-            [args.python, str(HERE / "mock_upstream.py"), *listen, f"--chunks={args.chunks}"],
+            [
+                args.python,
+                str(HERE / "mock_upstream.py"),
+                *listen,
+                f"--chunks={args.chunks}",
+                f"--chunk-delay-ms={args.chunk_delay_ms}",
+            ],
             args.load_core,
         )
         first_port = next(iter(self.mock_ports.values()))
@@ -370,6 +382,7 @@ def _measure_all(
             "seconds": args.seconds,
             "repeats": args.repeats,
             "chunks": args.chunks,
+            "chunk_delay_ms": args.chunk_delay_ms,
             "ttfb_seconds": args.ttfb_seconds,
             "proxy_core": args.proxy_core,
             "load_core": args.load_core,
