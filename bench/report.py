@@ -118,7 +118,8 @@ def scenario_table(
                 f"| {_num(ll_rps)}{'*' if short[1] else ''} "
                 f"| {'-' if any(short) else _ratio(gw_rps, ll_rps)} "
                 f"| {_num(gw_cpu, 3)} | {_num(ll_cpu)} | {_ratio(ll_cpu, gw_cpu)} "
-                f"| {_added_pair(gateway, mock, short[0])} | {_added_pair(litellm, mock, short[1])} "
+                f"| {_added_pair(gateway, mock, short[0])} "
+                f"| {_added_pair(litellm, mock, short[1])} "
                 f"| {_num(gateway['errors'] if gateway else None, 0)} "
                 f"/ {_num(litellm['errors'] if litellm else None, 0)} |"
             )
