@@ -16,6 +16,8 @@ from gateway.api.auth import MasterKeyAuth
 from gateway.api.http import Receive, Scope, Send
 from gateway.api.models import model_documents
 from gateway.api.services import DataPlane
+from gateway.cache.build import build_response_cache
+from gateway.cache.settings import cache_settings
 from gateway.config.defaults import EMBEDDED_CONFIG, EMBEDDED_SOURCE
 from gateway.config.loader import LoadedConfig, build_config, load_config
 from gateway.config.model import GatewayConfig
@@ -25,9 +27,12 @@ from gateway.ledger.service import SpendLedger, build_ledger
 from gateway.ledger.settings import ledger_settings
 from gateway.providers.registry import build_provider, deployment_warnings
 from gateway.providers.transport import UpstreamPool
+from gateway.router.cooldown import InProcessCooldowns
 from gateway.router.groups import ModelGroups
 from gateway.router.observer import LoggingObserver
 from gateway.router.router import Router
+from gateway.state.settings import redis_settings
+from gateway.state.shared import SharedState
 from gateway.state.stream_buffer import RedisStreamBuffer
 
 log = logging.getLogger(__name__)
@@ -43,7 +48,12 @@ def load(path: str | None, env: Mapping[str, str], settings: EnvSettings) -> Loa
 
 
 def build_data_plane(
-    config: GatewayConfig, env: Mapping[str, str], pool: UpstreamPool, ledger: SpendLedger
+    config: GatewayConfig,
+    env: Mapping[str, str],
+    pool: UpstreamPool,
+    ledger: SpendLedger,
+    *,
+    shared: SharedState | None = None,
 ) -> DataPlane:
     providers = {
         spec.id: build_provider(spec, env, pool, drop_params=config.drop_params)
@@ -52,8 +62,19 @@ def build_data_plane(
     groups = ModelGroups(config, providers)
     listing, by_id = model_documents(groups)
     master_key = config.master_key.get_secret_value() if config.master_key else None
+    # Shared state: the router reads local views; the fleet keeps them in step.
+    local_cooldowns = InProcessCooldowns()
+    shared_cooldowns = shared.share_cooldowns(local_cooldowns) if shared is not None else None
+    router = Router(
+        config,
+        groups,
+        observer=LoggingObserver(),
+        cooldowns=shared_cooldowns or local_cooldowns,
+        limits=shared.limits if shared is not None else None,
+        overrides=shared.overrides if shared is not None else None,
+    )
     return DataPlane(
-        router=Router(config, groups, observer=LoggingObserver()),
+        router=router,
         auth=MasterKeyAuth(master_key),
         max_request_bytes=config.max_request_bytes,
         request_timeout=config.request_timeout,
@@ -61,6 +82,8 @@ def build_data_plane(
         models_by_id=by_id,
         ledger=ledger,
         prices=PriceBook(config.deployments, load_shipped_prices()),
+        cache=build_response_cache(cache_settings(config), shared),
+        shared=shared,
     )
 
 
@@ -73,6 +96,7 @@ class GatewayApp:
         self._pool: UpstreamPool | None = None
         self._data: DataPlaneApp | None = None
         self._ledger: SpendLedger | None = None
+        self._shared: SharedState | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -99,7 +123,12 @@ class GatewayApp:
         self._pool = UpstreamPool()
         ledger = self._ledger = self._build_ledger(config)
         await ledger.start()
-        self._data = DataPlaneApp(build_data_plane(config, self._env, self._pool, ledger))
+        shared = self._shared = SharedState(redis_settings(config, self._env))
+        self._data = DataPlaneApp(
+            build_data_plane(config, self._env, self._pool, ledger, shared=shared)
+        )
+        # After the stores exist: the first subscription loads what they share.
+        await shared.start()
         log.info(
             "gateway ready",
             extra={
@@ -136,6 +165,9 @@ class GatewayApp:
             # Uvicorn has drained the requests by now: every record is submitted.
             await self._ledger.close()
             self._ledger = None
+        if self._shared is not None:
+            await self._shared.stop()
+            self._shared = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 
+from gateway.api.cache_admin import cache_delete, cache_flushall, cache_ping
 from gateway.api.errors import error_body, error_headers, error_status
 from gateway.api.http import (
     JSON_HEADERS,
@@ -70,6 +71,9 @@ class DataPlaneApp:
             "/spend/logs": spend_logs,
             "/spend/report": spend_report,
         }
+        self._get["/cache/ping"] = cache_ping
+        self._post["/cache/flushall"] = cache_flushall
+        self._post["/cache/delete"] = cache_delete
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived = time.monotonic()

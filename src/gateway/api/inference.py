@@ -6,6 +6,7 @@ import time
 
 import orjson
 
+from gateway.api.cache_layer import answer_from_cache, open_ticket
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, read_body
 from gateway.api.outcome import open_exchange, record
 from gateway.api.parse import (
@@ -35,6 +36,11 @@ async def handle_inference(operation: Operation, plane: DataPlane, incoming: Inc
     model, stream = check_body(operation, body)
     exchange.note_body(model, stream, body.get("user"))
     fallbacks, disable_fallbacks, timeout = pop_gateway_options(body)
+    ticket = open_ticket(plane, operation, model, body, headers)
+    if ticket is not None and await answer_from_cache(
+        plane, ticket, incoming, exchange, stream=stream, include_usage=wants_usage(body)
+    ):
+        return
     request = RouteRequest(
         operation=operation,
         model=model,
@@ -50,6 +56,9 @@ async def handle_inference(operation: Operation, plane: DataPlane, incoming: Inc
     if stream:
         chunks, trace = await plane.router.open_stream(request)
         response_headers = routed_headers(request_id, trace, arrived)
+        if ticket is not None:
+            chunks = ticket.recording(chunks)
+            response_headers.extend(ticket.miss_headers())
         await relay_stream(
             chunks, response_headers, wants_usage(body), incoming.receive, send, exchange=exchange
         )
@@ -59,6 +68,9 @@ async def handle_inference(operation: Operation, plane: DataPlane, incoming: Inc
     payload = orjson.dumps(result.body)
     response_headers = routed_headers(request_id, trace, arrived)
     response_headers.extend(JSON_HEADERS)
+    if ticket is not None:
+        response_headers.extend(ticket.miss_headers())
+        ticket.remember(payload)
     response_headers.append((b"content-length", str(len(payload)).encode()))
     await send({"type": "http.response.start", "status": 200, "headers": response_headers})
     await send({"type": "http.response.body", "body": payload, "more_body": False})

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.api.auth import MasterKeyAuth
+from gateway.cache.response_cache import ResponseCache
 from gateway.ledger.prices import PriceBook
 from gateway.ledger.service import SpendLedger
 from gateway.router.router import Router
+from gateway.state.shared import SharedState
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,3 +24,7 @@ class DataPlane:
     # The spend ledger outlives a config; the prices are resolved per config.
     ledger: SpendLedger
     prices: PriceBook
+    # The response cache (None: litellm_settings.cache is off).
+    cache: ResponseCache | None = None
+    # What the fleet shares (None: a data plane built without it, as in some tests).
+    shared: SharedState | None = None

@@ -114,16 +114,40 @@ class RouterSettings(Section):
     content_policy_fallbacks: FallbackList = Field(default_factory=list)
     default_fallbacks: list[str] | None = None
     model_group_alias: dict[str, str] = Field(default_factory=dict)
+    # Shared state on Redis (REDIS_URL in the environment wins over all of these).
+    redis_url: SecretStr | None = None
+    redis_host: str | None = None
+    redis_port: int | None = Field(default=None, ge=1, le=65535)
+    redis_password: SecretStr | None = None
+    # The gateway's own Redis settings (not LiteLLM's).
+    redis_cluster: bool = False
+    redis_pool_size: int = Field(default=32, ge=1, le=10_000)
+    # The longest a request waits on one Redis call; past it, local state answers.
+    redis_timeout_ms: float = Field(default=50.0, gt=0, le=60_000)
+    # Every key and channel starts with it, so several fleets can share one Redis.
+    redis_key_prefix: str = Field(default="gateway", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 class CacheParams(Section):
+    # "local" (in process) or "redis" (shared); other LiteLLM types fall back to local.
     type: str = "local"
-    ttl: float | None = None
-    namespace: str | None = None
+    ttl: float | None = Field(default=None, gt=0)
+    namespace: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    password: SecretStr | None = None
+    supported_call_types: list[str] | None = None
+    # default_off: only requests that send ``cache: {"use-cache": true}`` use the cache.
+    mode: Literal["default_on", "default_off"] = "default_on"
+    # The gateway's own: one answer for every API key (else each key sees only its own).
+    shared: bool = False
+    max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
 
 
 class LitellmSettings(Section):
     drop_params: bool = False
+    cache: bool = False
+    cache_params: CacheParams = Field(default_factory=CacheParams)
     request_timeout: float | None = Field(default=None, gt=0)
     stream_timeout: float | None = Field(default=None, gt=0)
     num_retries: int | None = Field(default=None, ge=0, le=20)

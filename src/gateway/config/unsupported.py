@@ -22,8 +22,6 @@ KNOWN_UNSUPPORTED: dict[str, str] = {
         "other callbacks are not supported yet"
     ),
     "litellm_settings.require_auth_for_metrics_endpoint": "metrics are not served yet; ignored",
-    "litellm_settings.cache": "the response cache is not supported yet; ignored",
-    "litellm_settings.cache_params": "the response cache is not supported yet; ignored",
     "general_settings.store_model_in_db": "runtime models are not supported yet; ignored",
     "general_settings.disable_prisma_schema_update": (
         "not applicable: the gateway applies its own SQL migrations (gateway migrate)"
@@ -31,11 +29,6 @@ KNOWN_UNSUPPORTED: dict[str, str] = {
     "general_settings.background_health_checks": "health checks are not supported yet; ignored",
     "general_settings.health_check_interval": "health checks are not supported yet; ignored",
     "general_settings.alerting": "alerting is not supported; use Prometheus alerts",
-    "router_settings.redis_host": "shared Redis state is not supported yet; set REDIS_URL later",
-    "router_settings.redis_port": "shared Redis state is not supported yet; set REDIS_URL later",
-    "router_settings.redis_password": (
-        "shared Redis state is not supported yet; set REDIS_URL later"
-    ),
 }
 
 GENERIC_REASON = "not a setting this gateway knows; ignored"

@@ -101,6 +101,32 @@ def policy_warnings(file: ConfigFile) -> list[str]:
                 f"{path}.BadRequestErrorRetries: a 400 is the caller's error and is never "
                 "retried; this setting has no effect"
             )
+    warnings.extend(_cache_warnings(file))
+    return warnings
+
+
+CACHE_TYPES = ("local", "redis")
+# LiteLLM's names for what ``cache_params.supported_call_types`` may list.
+CACHE_CALL_TYPES = frozenset(
+    {"completion", "acompletion", "text_completion", "atext_completion", "embedding", "aembedding"}
+)
+
+
+def _cache_warnings(file: ConfigFile) -> list[str]:
+    params = file.litellm_settings.cache_params
+    path = "litellm_settings.cache_params"
+    warnings = []
+    if params.type not in CACHE_TYPES:
+        warnings.append(
+            f"{path}.type: {params.type!r} is not supported; answers are cached in process "
+            "(use 'local', or 'redis' to share them)"
+        )
+    for index, name in enumerate(params.supported_call_types or []):
+        if name not in CACHE_CALL_TYPES:
+            warnings.append(
+                f"{path}.supported_call_types[{index}]: {name!r} is never cached here; "
+                f"expected one of {', '.join(sorted(CACHE_CALL_TYPES))}"
+            )
     return warnings
 
 

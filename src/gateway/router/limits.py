@@ -2,7 +2,8 @@
 
 A deployment at its limit is skipped by the router; no request is sent past a
 limit. Counters go through ``UsageLimits``: in process here, on Redis when the
-fleet shares state.
+fleet shares state (asynchronous, since a shared store may have to ask Redis;
+it does so once per lease of permits, not per request).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ WINDOW_S = 60.0
 
 
 class UsageLimits(Protocol):
-    def try_acquire(
+    async def try_acquire(
         self, deployment_id: str, rpm: int | None, tpm: int | None, now: float
     ) -> float | None:
         """Count one request; None when admitted, else seconds until the window resets."""
@@ -34,7 +35,7 @@ class InProcessLimits:
     def __init__(self) -> None:
         self._windows: dict[str, _Window] = {}
 
-    def try_acquire(
+    async def try_acquire(
         self, deployment_id: str, rpm: int | None, tpm: int | None, now: float
     ) -> float | None:
         window = self._current(deployment_id, now)

@@ -217,7 +217,7 @@ class Router:
         while True:
             self._check_deadline(walk)
             now = time.time()
-            chosen = self._choose(group, walk, tried, now)
+            chosen = await self._choose(group, walk, tried, now)
             if isinstance(chosen, _Unavailable):
                 if last_error is not None:
                     return _GroupFailed(last_error, last_kind)
@@ -295,7 +295,7 @@ class Router:
 
     # --- choosing a deployment ------------------------------------------------
 
-    def _choose(
+    async def _choose(
         self, group: ModelGroup, walk: _Walk, tried: set[str], now: float
     ) -> tuple[Deployment, bool] | _Unavailable:
         """A deployment to try and whether it is a half-open probe, or why there is none."""
@@ -307,26 +307,27 @@ class Router:
             ready, probes = self._eligible(tier, walk, now, unavailable)
             # A deployment whose cooldown just ended gets the next request as its probe.
             for deployment in probes:
-                if self._admit(deployment, now, unavailable) and self._cooldowns.claim_probe(
+                if await self._admit(deployment, now, unavailable) and self._cooldowns.claim_probe(
                     deployment.id, now
                 ):
                     return deployment, True
-            chosen = self._pick_admitted([d for d in ready if d.id not in tried], now, unavailable)
+            untried = [d for d in ready if d.id not in tried]
+            chosen = await self._pick_admitted(untried, now, unavailable)
             if chosen is not None:
                 return chosen, False
             if not retry_pool:
                 retry_pool = ready
-        chosen = self._pick_admitted(retry_pool, now, unavailable)
+        chosen = await self._pick_admitted(retry_pool, now, unavailable)
         if chosen is not None:
             return chosen, False
         return unavailable
 
-    def _pick_admitted(
+    async def _pick_admitted(
         self, candidates: list[Deployment], now: float, unavailable: _Unavailable
     ) -> Deployment | None:
         while candidates:
             deployment = pick(candidates, self._rng)
-            if self._admit(deployment, now, unavailable):
+            if await self._admit(deployment, now, unavailable):
                 return deployment
             candidates = [d for d in candidates if d is not deployment]
         return None
@@ -349,11 +350,11 @@ class Router:
                 unavailable.cooling[deployment.id] = cooling
         return ready, probes
 
-    def _admit(self, deployment: Deployment, now: float, unavailable: _Unavailable) -> bool:
+    async def _admit(self, deployment: Deployment, now: float, unavailable: _Unavailable) -> bool:
         params = deployment.spec.params
         if params.rpm is None and params.tpm is None:
             return True
-        wait = self._limits.try_acquire(deployment.id, params.rpm, params.tpm, now)
+        wait = await self._limits.try_acquire(deployment.id, params.rpm, params.tpm, now)
         if wait is None:
             return True
         if unavailable.limited_for is None or wait < unavailable.limited_for:
