@@ -48,12 +48,12 @@ class UpstreamPool:
         return session
 
     async def post_json(
-        self, url: str, payload: bytes, headers: dict[str, str], timeout: float
+        self, url: str, payload: bytes, headers: dict[str, str], limit_s: float
     ) -> int:
         """POST a JSON body (webhooks and the like); the status, or UpstreamConnectionError."""
         session = self.session_for(url)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(limit_s):
                 async with session.post(
                     url, data=payload, headers={"Content-Type": "application/json", **headers}
                 ) as response:
