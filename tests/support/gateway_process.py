@@ -185,6 +185,8 @@ class GatewayProcess:
                     return "exited"
                 try:
                     client.get(f"{self.base_url}/v1/models", headers=self.auth_headers())
+                    # The health port is its own process: it may come up a moment later.
+                    client.get(f"{self.health_url}/health/liveliness")
                 except httpx.TransportError:
                     time.sleep(POLL_S)
                     continue
