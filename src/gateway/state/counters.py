@@ -1,0 +1,154 @@
+"""Fleet-wide counters for virtual keys and teams: parallel slots and spend totals.
+
+Parallel slots are leases in a sorted set (member: a lease id, score: when it
+lapses), taken by one Lua call that first forgets lapsed leases: a process
+that dies holding slots gives them back within ``LEASE_S``, instead of
+leaking them forever as a plain counter would. Releases go through the
+background writer. When Redis cannot answer, slots are counted in this
+process alone (each process may then admit up to the limit).
+
+Spend totals are one float counter per key (or team) and budget period.
+Adds go through the background writer, and each tells the caller the new
+total; ``raise_to`` lifts a counter to the ledger's figure when Redis has
+lost it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from functools import partial
+
+from gateway.state.connection import RedisConnection
+from gateway.state.guard import RedisGuard, StateUnavailable
+from gateway.state.keys import KeySpace
+from gateway.state.writer import BackgroundWriter
+
+# The longest a request may hold a parallel slot (longer than any request deadline).
+LEASE_S = 900.0
+
+# KEYS: the leases zset. ARGV: now, lapses at, lease id, limit, expiry in ms.
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+# KEYS: the counter. ARGV: USD to add, expiry in ms. Returns the total (as a string).
+_ADD = """
+local total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return total
+"""
+
+# KEYS: the counter. ARGV: floor, expiry in ms. Returns the total after (as a string).
+_RAISE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+return tostring(current)
+"""
+
+
+class FleetSlots:
+    def __init__(
+        self,
+        *,
+        connection: RedisConnection,
+        guard: RedisGuard,
+        writer: BackgroundWriter,
+        keys: KeySpace,
+        origin: str,
+    ) -> None:
+        self._guard = guard
+        self._writer = writer
+        self._prefix = keys.prefix
+        self._origin = origin
+        self._acquire = connection.script(_ACQUIRE)
+        self._client = connection.client
+        self._leases = itertools.count()
+        self._local: dict[str, int] = {}
+
+    async def acquire(self, ident: str, limit: int, now: float) -> str | None:
+        lease = f"{self._origin}:{next(self._leases)}"
+        if self._guard.usable:
+            try:
+                granted = await self._guard.run(
+                    partial(
+                        self._acquire,
+                        keys=[self._key(ident)],
+                        args=[repr(now), repr(now + LEASE_S), lease, limit, int(LEASE_S * 1000)],
+                    )
+                )
+            except StateUnavailable:
+                pass
+            else:
+                return lease if int(granted) else None
+        held = self._local.get(ident, 0)
+        if held >= limit:
+            return None
+        self._local[ident] = held + 1
+        return "local:" + lease
+
+    def release(self, ident: str, lease: str) -> None:
+        if lease.startswith("local:"):
+            held = self._local.get(ident, 0) - 1
+            if held > 0:
+                self._local[ident] = held
+            else:
+                self._local.pop(ident, None)
+            return
+        self._writer.submit(partial(self._client.zrem, self._key(ident), lease))
+
+    def _key(self, ident: str) -> str:
+        return f"{self._prefix}:slots:{ident}"
+
+
+class FleetSpend:
+    def __init__(
+        self,
+        *,
+        connection: RedisConnection,
+        guard: RedisGuard,
+        writer: BackgroundWriter,
+        keys: KeySpace,
+    ) -> None:
+        self._guard = guard
+        self._writer = writer
+        self._prefix = keys.prefix
+        self._add = connection.script(_ADD)
+        self._raise = connection.script(_RAISE)
+        self._client = connection.client
+
+    def add(
+        self, ident: str, period: int, usd: float, ttl_s: float, on_total: Callable[[float], None]
+    ) -> None:
+        async def write() -> None:
+            total = await self._add(keys=[self._key(ident, period)], args=[repr(usd), _ms(ttl_s)])
+            on_total(float(total))
+
+        self._writer.submit(write)
+
+    async def total(self, ident: str, period: int) -> float:
+        value = await self._guard.run(partial(self._client.get, self._key(ident, period)))
+        return float(value) if value is not None else 0.0
+
+    async def raise_to(self, ident: str, period: int, floor: float, ttl_s: float) -> float:
+        total = await self._guard.run(
+            partial(self._raise, keys=[self._key(ident, period)], args=[repr(floor), _ms(ttl_s)]),
+            background=True,
+        )
+        return float(total)
+
+    def _key(self, ident: str, period: int) -> str:
+        return f"{self._prefix}:spend:{ident}:{period}"
+
+
+def _ms(seconds: float) -> int:
+    return max(1000, int(seconds * 1000))
