@@ -14,6 +14,7 @@ The tree, grouped by who is at fault::
      |    +-- AuthenticationFailed       401
      |    +-- PermissionDenied           403
      |    +-- ModelNotFound              404 model_not_found
+     |    +-- ResourceNotFound           404 (a key, team, model or override)
      |    +-- RouteNotFound              404
      |    +-- MethodNotAllowed           405
      +-- PolicyError                     the gateway's own limits said no
@@ -114,6 +115,14 @@ class ModelNotFound(CallerError):
     status = 404
     default_code = "model_not_found"
     label = "model_not_found"
+
+
+class ResourceNotFound(CallerError):
+    """An admin request named something that does not exist."""
+
+    status = 404
+    default_code = "not_found"
+    label = "resource_not_found"
 
 
 class RouteNotFound(CallerError):
