@@ -87,9 +87,24 @@ def _check_keys(path: str, policy: dict[str, int], allowed: frozenset[str]) -> l
     ] + [f"{path}.{key}: must not be negative" for key, value in policy.items() if value < 0]
 
 
+# Webhook sinks the gateway can send per-request events to.
+CALLBACK_SINKS = frozenset({"webhook", "generic", "generic_api", "posthog"})
+
+
 def policy_warnings(file: ConfigFile) -> list[str]:
     """Settings that are valid but will not do what they seem to."""
-    warnings = []
+    warnings: list[str] = []
+    litellm = file.litellm_settings
+    for path, names in (
+        ("litellm_settings.success_callback", litellm.success_callback),
+        ("litellm_settings.failure_callback", litellm.failure_callback),
+    ):
+        warnings.extend(
+            f"{path}[{index}]: callback {name!r} is not supported (supported: "
+            f"{', '.join(sorted(CALLBACK_SINKS))}); ignored"
+            for index, name in enumerate(names)
+            if name not in CALLBACK_SINKS
+        )
     policies = [("router_settings.retry_policy", file.router_settings.retry_policy)]
     policies += [
         (f"router_settings.model_group_retry_policy.{group}", policy)

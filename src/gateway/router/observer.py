@@ -16,7 +16,14 @@ class RouterObserver(Protocol):
         self, request_id: str, group: str, deployment_id: str, error: UpstreamError
     ) -> None: ...
 
-    def retried(self, request_id: str, group: str, deployment_id: str, waited: float) -> None: ...
+    def retried(
+        self,
+        request_id: str,
+        group: str,
+        deployment_id: str,
+        error: UpstreamError,
+        waited: float,
+    ) -> None: ...
 
     def cooled_down(self, group: str, deployment_id: str, cooling: Cooling) -> None: ...
 
@@ -42,7 +49,14 @@ class LoggingObserver:
             },
         )
 
-    def retried(self, request_id: str, group: str, deployment_id: str, waited: float) -> None:
+    def retried(
+        self,
+        request_id: str,
+        group: str,
+        deployment_id: str,
+        error: UpstreamError,
+        waited: float,
+    ) -> None:
         return None
 
     def cooled_down(self, group: str, deployment_id: str, cooling: Cooling) -> None:
@@ -71,3 +85,39 @@ class LoggingObserver:
                 "reason": reason,
             },
         )
+
+
+class FanOutObserver:
+    """Tells several observers (the log, the metrics) the same things."""
+
+    def __init__(self, *observers: RouterObserver) -> None:
+        self._observers = observers
+
+    def attempt_failed(
+        self, request_id: str, group: str, deployment_id: str, error: UpstreamError
+    ) -> None:
+        for observer in self._observers:
+            observer.attempt_failed(request_id, group, deployment_id, error)
+
+    def retried(
+        self,
+        request_id: str,
+        group: str,
+        deployment_id: str,
+        error: UpstreamError,
+        waited: float,
+    ) -> None:
+        for observer in self._observers:
+            observer.retried(request_id, group, deployment_id, error, waited)
+
+    def cooled_down(self, group: str, deployment_id: str, cooling: Cooling) -> None:
+        for observer in self._observers:
+            observer.cooled_down(group, deployment_id, cooling)
+
+    def recovered(self, group: str, deployment_id: str) -> None:
+        for observer in self._observers:
+            observer.recovered(group, deployment_id)
+
+    def fell_back(self, request_id: str, from_group: str, to_group: str, reason: str) -> None:
+        for observer in self._observers:
+            observer.fell_back(request_id, from_group, to_group, reason)

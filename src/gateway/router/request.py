@@ -31,10 +31,12 @@ class RouteRequest:
 class RouteTrace:
     """What happened on the way: who served, how many attempts, which groups were walked."""
 
-    model_group: str
+    model_group: str  # the group that served (the one asked for until something serves)
     deployment_id: str = ""
     provider: str = ""
     api_base: str | None = None
     attempts: int = 0
     fallbacks: list[str] = field(default_factory=list)
+    # The group the request entered with (after aliases and redirects).
+    requested_group: str = ""
     upstream_seconds: float = 0.0

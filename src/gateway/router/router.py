@@ -144,6 +144,7 @@ class Router:
     ) -> tuple[T, Deployment, RouteTrace]:
         primary = self._entry_group(request)
         request.trace.model_group = primary.name
+        request.trace.requested_group = primary.name
         walk = _Walk(request, request.trace)
         visited = {primary.name}
         pending: list[Iterator[str]] = []
@@ -238,7 +239,9 @@ class Router:
                     return _GroupFailed(error, verdict.fallback)
                 retries += 1
                 if self._any_available(group, walk, exclude=tried):
-                    self._observer.retried(walk.request.request_id, group.name, deployment.id, 0)
+                    self._observer.retried(
+                        walk.request.request_id, group.name, deployment.id, error, 0.0
+                    )
                     continue
                 if verdict.retry is Retry.OTHER_DEPLOYMENT or not self._any_available(
                     group, walk, exclude=set()
@@ -248,7 +251,9 @@ class Router:
                 wait = backoff_seconds(retries, error.retry_after)
                 if wait >= walk.request.deadline - time.monotonic():
                     return _GroupFailed(error, verdict.fallback)
-                self._observer.retried(walk.request.request_id, group.name, deployment.id, wait)
+                self._observer.retried(
+                    walk.request.request_id, group.name, deployment.id, error, wait
+                )
                 await asyncio.sleep(wait)
                 tried.clear()
                 continue
