@@ -63,10 +63,10 @@ def cpu_seconds(pid: int) -> float:
     return sum(_process_cpu_s(p) for p in tree(pid))
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants, in MiB."""
+def rss_mib(pid: int, *, children: bool = True) -> float:
+    """Resident memory of ``pid`` (and its descendants unless ``children`` is False), MiB."""
     total_kib = 0
-    for p in tree(pid):
+    for p in tree(pid) if children else [pid]:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -87,6 +87,19 @@ def wait_quiet(
         if (after - before) * 1000.0 < idle_ms:
             return
         before = after
+
+
+def clean_environment() -> dict[str, str]:
+    """This environment without what would point a proxy at a database, Redis or settings.
+
+    Both proxies run as configured by the bench alone: no database, no Redis.
+    """
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"DATABASE_URL", "REDIS_URL", "PYTHONPATH"}
+        and not name.startswith(("GATEWAY_", "LITELLM_"))
+    }
 
 
 class Pinned:
@@ -110,7 +123,7 @@ class Pinned:
             stdin=subprocess.DEVNULL,
             stdout=self._file,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**clean_environment(), **(env or {})},
             cwd=cwd,
             start_new_session=True,
         )

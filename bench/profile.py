@@ -24,7 +24,7 @@ from pathlib import Path
 import configs
 import loadgen
 import procs
-from run import HERE, REPO, free_port, mock_requests
+from run import HERE, REPO, free_port, gateway_command, mock_requests
 
 PY_SPY = HERE / ".venv-tools/bin/py-spy"
 
@@ -110,18 +110,7 @@ def main() -> int:
             )
             gateway = procs.Pinned(
                 "gateway",
-                [
-                    args.python,
-                    "-m",
-                    "gateway",
-                    "serve",
-                    "--config",
-                    str(config),
-                    "--port",
-                    str(port),
-                    "--host",
-                    "127.0.0.1",
-                ],
+                gateway_command(args.python, args.gateway_src, config, port),
                 cores=args.proxy_core,
                 log=work / "gateway.log",
                 env={"PYTHONPATH": args.gateway_src} if args.gateway_src else None,

@@ -139,6 +139,24 @@ def versions(args: argparse.Namespace) -> tuple[str, str]:
     return litellm, _output(["git", "-C", str(src), "describe", "--always", "--dirty"])
 
 
+def gateway_command(python: str, gateway_src: str | None, config: Path, port: int) -> list[str]:
+    """``gateway serve`` on ``port``, with a free health port where the version has one."""
+    command = [python, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)]
+    command += ["--host", "127.0.0.1"]
+    env = {**os.environ, "PYTHONPATH": gateway_src} if gateway_src else None
+    usage = subprocess.run(
+        [python, "-m", "gateway", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    ).stdout
+    if "--health-port" in usage:
+        command += ["--health-port", str(free_port())]
+    return command
+
+
 def mock_requests(port: int) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
         return int(json.loads(response.read())["chat"])
@@ -180,18 +198,7 @@ class Bench:
             env = {"PYTHONPATH": args.gateway_src} if args.gateway_src else {}
             gateway = self._spawn(
                 "gateway",
-                [
-                    args.python,
-                    "-m",
-                    "gateway",
-                    "serve",
-                    "--config",
-                    str(config),
-                    "--port",
-                    str(port),
-                    "--host",
-                    "127.0.0.1",
-                ],
+                gateway_command(args.python, args.gateway_src, config, port),
                 args.proxy_core,
                 env=env,
             )
@@ -332,8 +339,15 @@ def _measure_all(
     memory: dict[str, dict[str, float]] = {}
     for target in args.targets:
         procs.wait_quiet(bench.pids[target])
-        memory[target] = {"idle_mib": procs.rss_mib(bench.pids[target])}
-        say(f"{target}: idle RSS {memory[target]['idle_mib']:.0f} MiB")
+        pid = bench.pids[target]
+        memory[target] = {
+            "idle_mib": procs.rss_mib(pid),
+            "idle_main_mib": procs.rss_mib(pid, children=False),
+        }
+        say(
+            f"{target}: idle RSS {memory[target]['idle_main_mib']:.0f} MiB "
+            f"(process tree {memory[target]['idle_mib']:.0f} MiB)"
+        )
     streams = [mode == "stream" for mode in args.modes]
     for target in args.targets:
         for stream in streams:
@@ -369,6 +383,7 @@ def _measure_all(
                     )
     for target in args.targets:
         memory[target]["after_mib"] = procs.rss_mib(bench.pids[target])
+        memory[target]["after_main_mib"] = procs.rss_mib(bench.pids[target], children=False)
     litellm_version, gateway_version = versions(args)
     return {
         "machine": machine(),
