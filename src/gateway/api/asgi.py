@@ -114,7 +114,7 @@ class DataPlaneApp:
 
 
 async def _list_models(plane: DataPlane, request: Incoming) -> None:
-    plane.auth.check(request.headers)
+    await plane.auth.authenticate(request.headers)
     await send_bytes(
         request.send,
         200,
@@ -124,7 +124,7 @@ async def _list_models(plane: DataPlane, request: Incoming) -> None:
 
 
 async def _get_model(plane: DataPlane, request: Incoming) -> None:
-    plane.auth.check(request.headers)
+    await plane.auth.authenticate(request.headers)
     path: str = request.scope["path"]
     # Ids may hold slashes (``openai/gpt-5.5``): everything after the prefix is the id.
     prefix = next(p for p in MODELS_PREFIXES if path.startswith(p))

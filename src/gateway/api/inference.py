@@ -6,6 +6,7 @@ import time
 
 import orjson
 
+from gateway.api.access import admit
 from gateway.api.cache_layer import answer_from_cache, open_ticket
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, read_body
 from gateway.api.outcome import open_exchange, record
@@ -27,15 +28,16 @@ async def handle_inference(operation: Operation, plane: DataPlane, incoming: Inc
     request_id = incoming.request_id
     arrived = incoming.arrived
     send = incoming.send
-    plane.auth.check(headers)
+    caller = await plane.auth.authenticate(headers)
     # From here on the request is accounted for in the ledger, whatever happens.
-    exchange = open_exchange(plane, incoming, operation.value)
+    exchange = open_exchange(plane, incoming, operation.value, caller)
     check_content_type(headers)
     raw = await read_body(incoming.receive, plane.max_request_bytes, headers.content_length)
     body = parse_json_object(raw)
     model, stream = check_body(operation, body)
     exchange.note_body(model, stream, body.get("user"))
     fallbacks, disable_fallbacks, timeout = pop_gateway_options(body)
+    exchange.admission = await admit(plane, caller, model, fallbacks)
     ticket = open_ticket(plane, operation, model, body, headers)
     if ticket is not None and await answer_from_cache(
         plane, ticket, incoming, exchange, stream=stream, include_usage=wants_usage(body)

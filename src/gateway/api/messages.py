@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from gateway.api.access import admit
 from gateway.api.errors import error_headers, error_status
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, Receive, Send, read_body
 from gateway.api.inference import routed_headers
@@ -22,6 +23,7 @@ from gateway.api.parse import check_content_type, parse_json_object
 from gateway.api.services import DataPlane
 from gateway.api.sse import SSE_HEADERS
 from gateway.errors import GatewayError, InternalError, InvalidRequest
+from gateway.keys.gate import Admission
 from gateway.providers.anthropic_messages import (
     EventTranslator,
     chat_request,
@@ -39,14 +41,26 @@ log = logging.getLogger(__name__)
 
 
 async def handle_messages(plane: DataPlane, incoming: Incoming) -> None:
-    request_id = incoming.request_id
+    admission: Admission | None = None
     try:
+        admission = await _handle_messages(plane, incoming)
+    finally:
+        # A virtual key's parallel slot is held until the answer is over.
+        plane.auth.settle(admission, None, 0)
+
+
+async def _handle_messages(plane: DataPlane, incoming: Incoming) -> Admission | None:
+    request_id = incoming.request_id
+    admission = None
+    try:
+        caller = await plane.auth.authenticate(incoming.headers)
         body = await _read(plane, incoming)
         try:
             chat = chat_request(body)
         except TranslationError as exc:
             raise InvalidRequest(exc.message, param=exc.param) from None
         model: str = chat["model"]
+        admission = await admit(plane, caller, model)
         stream = chat.get("stream") is True
         timeout = plane.request_timeout
         route = RouteRequest(
@@ -64,18 +78,20 @@ async def handle_messages(plane: DataPlane, incoming: Incoming) -> None:
             result, trace = await plane.router.send(route)
     except GatewayError as exc:
         await send_error(incoming.send, exc, request_id)
-        return
+        return admission
     headers = routed_headers(request_id, trace, incoming.arrived)
     if stream:
         await relay_events(chunks, model, headers, incoming.receive, incoming.send)
-        return
+        return admission
     payload = orjson.dumps(message_response(result.body, model))
     await _send_json(incoming.send, 200, payload, headers)
+    return admission
 
 
 async def handle_count_tokens(plane: DataPlane, incoming: Incoming) -> None:
     """An estimate (serialized size / 4): no tokenizer runs in the gateway."""
     try:
+        await plane.auth.authenticate(incoming.headers)
         body = await _read(plane, incoming)
         model = body.get("model")
         if not isinstance(model, str) or not model:
@@ -92,7 +108,6 @@ async def handle_count_tokens(plane: DataPlane, incoming: Incoming) -> None:
 
 
 async def _read(plane: DataPlane, incoming: Incoming) -> dict[str, Any]:
-    plane.auth.check(incoming.headers)
     check_content_type(incoming.headers)
     raw = await read_body(
         incoming.receive, plane.max_request_bytes, incoming.headers.content_length

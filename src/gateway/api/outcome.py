@@ -23,6 +23,7 @@ from gateway.api.auth import Caller
 from gateway.api.http import Incoming
 from gateway.api.services import DataPlane
 from gateway.errors import GatewayError
+from gateway.keys.gate import Admission
 from gateway.ledger.record import SpendRecord
 from gateway.providers.base import Usage
 from gateway.providers.transport import host_of
@@ -56,6 +57,8 @@ class Exchange:
     recorded: bool = False
     # Answered from the response cache: recorded, but it cost nothing.
     cache_hit: bool = False
+    # What a virtual key's limits hold for this request (released when it is recorded).
+    admission: Admission | None = None
 
     def note_body(self, model: str, stream: bool, user: object) -> None:
         self.model = model
@@ -68,9 +71,13 @@ class Exchange:
         self.error_type = error_type
 
 
-def open_exchange(plane: DataPlane, incoming: Incoming, call_type: str) -> Exchange:
+def open_exchange(
+    plane: DataPlane, incoming: Incoming, call_type: str, caller: Caller | None = None
+) -> Exchange:
     """Start accounting for an authenticated request; failures are recorded from now on."""
-    exchange = Exchange(incoming.request_id, incoming.arrived, call_type, plane.auth.caller)
+    exchange = Exchange(
+        incoming.request_id, incoming.arrived, call_type, caller or plane.auth.caller
+    )
     incoming.on_error = _failure_recorder(plane, exchange)
     return exchange
 
@@ -99,7 +106,12 @@ def record(plane: DataPlane, exchange: Exchange) -> None:
     if exchange.recorded:
         return
     exchange.recorded = True
-    plane.ledger.submit(build_record(plane, exchange))
+    spend = build_record(plane, exchange)
+    plane.ledger.submit(spend)
+    if exchange.admission is not None:
+        plane.auth.settle(
+            exchange.admission, spend.cost_usd, spend.prompt_tokens + spend.completion_tokens
+        )
 
 
 def build_record(plane: DataPlane, exchange: Exchange) -> SpendRecord:
