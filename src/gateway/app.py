@@ -6,45 +6,68 @@ state from lifespan start-up to shutdown; there is no module-level state.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Mapping
+import signal
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gateway.api.admin.app import ControlPlaneApp, is_admin_path, send_not_served
+from gateway.api.admin.catalog import stored_models
+from gateway.api.admin.context import ControlPlane, ReloadReport
+from gateway.api.admin.sync import CONFIG_EVENT, MODELS_EVENT, ControlSync
 from gateway.api.asgi import DataPlaneApp
 from gateway.api.auth import MasterKeyAuth
 from gateway.api.http import Receive, Scope, Send
 from gateway.api.models import model_documents
 from gateway.api.services import DataPlane
 from gateway.cache.build import build_response_cache
+from gateway.cache.response_cache import ResponseCache
 from gateway.cache.settings import cache_settings
 from gateway.config.defaults import EMBEDDED_CONFIG, EMBEDDED_SOURCE
-from gateway.config.loader import LoadedConfig, build_config, load_config
+from gateway.config.loader import (
+    ConfigError,
+    LoadedConfig,
+    build_config,
+    read_config_file,
+)
 from gateway.config.model import GatewayConfig
-from gateway.config.settings import EnvSettings
+from gateway.config.settings import CONFIG_PATH_ENV, ROLE_ENV, EnvSettings, Role
+from gateway.errors import GatewayError
+from gateway.keys.budgets import BudgetBook
+from gateway.keys.directory import KeyDirectory
+from gateway.keys.gate import KeyGate
+from gateway.keys.usage import LocalSlots, LocalWindows, RateWindows, Slots
+from gateway.ledger.control_rows import Change
+from gateway.ledger.control_store import ControlStore, open_control_store
 from gateway.ledger.prices import PriceBook, load_shipped_prices
 from gateway.ledger.service import SpendLedger, build_ledger
-from gateway.ledger.settings import ledger_settings
+from gateway.ledger.settings import LedgerSettings, ledger_settings
+from gateway.ledger.vault import Vault, salt_key_from
 from gateway.providers.registry import build_provider, deployment_warnings
 from gateway.providers.transport import UpstreamPool
-from gateway.router.cooldown import InProcessCooldowns
+from gateway.router.cooldown import CooldownStore, InProcessCooldowns
 from gateway.router.groups import ModelGroups
 from gateway.router.observer import LoggingObserver
 from gateway.router.router import Router
+from gateway.state.counters import FleetSlots, FleetSpend
 from gateway.state.settings import redis_settings
 from gateway.state.shared import SharedState
 from gateway.state.stream_buffer import RedisStreamBuffer
 
 log = logging.getLogger(__name__)
 
-CONFIG_PATH_ENV = "GATEWAY_CONFIG"
-
-
-def load(path: str | None, env: Mapping[str, str], settings: EnvSettings) -> LoadedConfig:
-    """The config at ``path``, or the embedded defaults when there is none."""
-    if path:
-        return load_config(path, env, settings)
-    return build_config(EMBEDDED_CONFIG, env, EMBEDDED_SOURCE, settings)
+# The control plane's own connections: a few, each statement bounded, apart from the
+# data plane's key lookups (which get theirs) and from the spend writer and reports.
+ADMIN_CONNECTIONS = 2
+ADMIN_STATEMENT_TIMEOUT_S = 5.0
+LOOKUP_CONNECTIONS = 2
+LOOKUP_STATEMENT_TIMEOUT_S = 2.0
+STORE_MODEL_IN_DB_ENV = "STORE_MODEL_IN_DB"
+# Paths a control-only process still serves from the data plane's table.
+CONTROL_DATA_PATHS = ("/spend/", "/metrics", "/health", "/cache/")
 
 
 def build_data_plane(
@@ -54,7 +77,12 @@ def build_data_plane(
     ledger: SpendLedger,
     *,
     shared: SharedState | None = None,
+    cooldowns: CooldownStore | None = None,
+    cache: ResponseCache | None = None,
+    gate: KeyGate | None = None,
 ) -> DataPlane:
+    """A data plane for ``config``. What must outlive a config reload (the cooldowns, the
+    response cache, the key gate) is passed in; without it, fresh ones are made."""
     providers = {
         spec.id: build_provider(spec, env, pool, drop_params=config.drop_params)
         for spec in config.deployments
@@ -63,38 +91,72 @@ def build_data_plane(
     listing, by_id = model_documents(groups)
     master_key = config.master_key.get_secret_value() if config.master_key else None
     # Shared state: the router reads local views; the fleet keeps them in step.
-    local_cooldowns = InProcessCooldowns()
-    shared_cooldowns = shared.share_cooldowns(local_cooldowns) if shared is not None else None
+    if cooldowns is None:
+        cooldowns = _cooldowns(shared)
     router = Router(
         config,
         groups,
         observer=LoggingObserver(),
-        cooldowns=shared_cooldowns or local_cooldowns,
+        cooldowns=cooldowns,
         limits=shared.limits if shared is not None else None,
         overrides=shared.overrides if shared is not None else None,
     )
     return DataPlane(
         router=router,
-        auth=MasterKeyAuth(master_key),
+        auth=MasterKeyAuth(master_key, gate),
         max_request_bytes=config.max_request_bytes,
         request_timeout=config.request_timeout,
         models_list=listing,
         models_by_id=by_id,
         ledger=ledger,
         prices=PriceBook(config.deployments, load_shipped_prices()),
-        cache=build_response_cache(cache_settings(config), shared),
+        cache=cache if cache is not None else build_response_cache(cache_settings(config), shared),
         shared=shared,
     )
 
 
-class GatewayApp:
-    """The ASGI application: lifespan builds the data plane, HTTP goes to it."""
+def _cooldowns(shared: SharedState | None) -> CooldownStore:
+    local = InProcessCooldowns()
+    shared_cooldowns = shared.share_cooldowns(local) if shared is not None else None
+    return shared_cooldowns or local
 
-    def __init__(self, loaded: LoadedConfig, env: Mapping[str, str]) -> None:
+
+class GatewayApp:
+    """The ASGI application: lifespan builds the data plane, HTTP goes to it.
+
+    It also serves the admin API (``ControlPlaneApp``) and is its ``Runtime``:
+    the one place a data plane is rebuilt (config reload, stored models changed)
+    and swapped in, whole, for the next request.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        env: Mapping[str, str],
+        *,
+        file_data: Mapping[str, Any],
+        settings: EnvSettings | None = None,
+    ) -> None:
         self._loaded = loaded
         self._env = dict(env)
+        self._settings = settings
+        self._path = self._env.get(CONFIG_PATH_ENV) or None
+        # The config file as last read (the stored models are added to it on every build).
+        self._file_data = file_data
+        self._role: Role = _role(self._env.get(ROLE_ENV))
         self._pool: UpstreamPool | None = None
         self._data: DataPlaneApp | None = None
+        self._cooldowns: CooldownStore | None = None
+        self._cache: ResponseCache | None = None
+        self._gate: KeyGate | None = None
+        self._budgets: BudgetBook | None = None
+        self._vault: Vault | None = None
+        self._stores: list[ControlStore] = []
+        self._admin_store: ControlStore | None = None
+        self._control: ControlPlaneApp | None = None
+        self._sync: ControlSync | None = None
+        self._rebuilding = asyncio.Lock()
+        self._signal_tasks: set[asyncio.Task[None]] = set()
         self._ledger: SpendLedger | None = None
         self._shared: SharedState | None = None
 
@@ -105,7 +167,24 @@ class GatewayApp:
                 # Served without lifespan (some test harnesses): build on first use.
                 await self.startup()
             assert self._data is not None
-            await self._data(scope, receive, send)
+            path: str = scope["path"]
+            if is_admin_path(path):
+                if self._control is not None and self._role != "data":
+                    await self._control(scope, receive, send)
+                else:
+                    await send_not_served(
+                        scope, send, "The admin API is served by the control process."
+                    )
+            elif self._role == "control" and not path.startswith(CONTROL_DATA_PATHS):
+                await send_not_served(
+                    scope, send, "This process serves the control plane only (--role control)."
+                )
+            elif self._role == "data" and path.startswith("/spend/"):
+                await send_not_served(
+                    scope, send, "Spend reports are served by the control process."
+                )
+            else:
+                await self._data(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -124,19 +203,262 @@ class GatewayApp:
         ledger = self._ledger = self._build_ledger(config)
         await ledger.start()
         shared = self._shared = SharedState(redis_settings(config, self._env))
-        self._data = DataPlaneApp(
-            build_data_plane(config, self._env, self._pool, ledger, shared=shared)
+        self._cooldowns = _cooldowns(shared)
+        self._cache = build_response_cache(cache_settings(config), shared)
+        lookups, admin = self._build_control_stores(config)
+        self._gate = self._build_gate(lookups, shared)
+        self._vault = self._build_vault()
+        # The stored models join the file's before the first data plane is built.
+        try:
+            self._loaded = await self._compose(self._file_data)
+        except (ConfigError, GatewayError) as exc:
+            log.warning("stored models not loaded at start-up", extra={"reason": str(exc)})
+        config = self._loaded.config
+        self._data = DataPlaneApp(self._new_plane(config))
+        self._control = ControlPlaneApp(
+            ControlPlane(self, admin, shared.bus, shared.overrides, self._vault)
+        )
+        self._sync = ControlSync(
+            lookups,
+            shared.bus,
+            shared.overrides,
+            self._gate.directory,
+            rebuild_models=self._models_changed_elsewhere,
+            reload_config=self._config_changed_elsewhere,
+            trusted=lambda: shared.enabled and shared.bus.subscribed.is_set(),
         )
         # After the stores exist: the first subscription loads what they share.
         await shared.start()
+        await self._sync.start()
+        self._on_sighup()
         log.info(
             "gateway ready",
             extra={
                 "config": config.source,
                 "deployments": len(config.deployments),
                 "model_groups": len(config.group_names()),
+                "role": self._role,
             },
         )
+
+    # --- the Runtime the admin API drives ---------------------------------------------
+
+    @property
+    def plane(self) -> DataPlane:
+        assert self._data is not None
+        return self._data.plane
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self._loaded.config
+
+    @property
+    def stored_models_enabled(self) -> bool:
+        return self._stored_models_on(self._file_data)
+
+    def _stored_models_on(self, data: Mapping[str, Any]) -> bool:
+        """``general_settings.store_model_in_db`` or ``STORE_MODEL_IN_DB``, as in LiteLLM."""
+        general = data.get("general_settings")
+        in_file = isinstance(general, dict) and general.get("store_model_in_db") is True
+        in_env = self._env.get(STORE_MODEL_IN_DB_ENV, "").strip().lower() in ("true", "1", "yes")
+        return in_file or in_env
+
+    def model_problems(self, stored: Sequence[Mapping[str, Any]]) -> list[str]:
+        try:
+            self._merged(self._file_data, stored)
+        except ConfigError as exc:
+            return exc.problems
+        return []
+
+    async def models_changed(self) -> None:
+        await self._rebuild(reread=False)
+        assert self._sync is not None
+        await self._sync.announce(MODELS_EVENT)
+
+    async def reload(self, actor: str, reason: str | None) -> ReloadReport:
+        report = await self._rebuild(reread=True)
+        if self._admin_store is not None:
+            try:
+                await self._admin_store.note_reload(Change(actor, "reload", reason), report.source)
+            except GatewayError as exc:
+                log.warning("config reload not audited", extra={"reason": str(exc)})
+        assert self._sync is not None
+        await self._sync.announce(CONFIG_EVENT)
+        return report
+
+    async def _models_changed_elsewhere(self) -> None:
+        await self._rebuild(reread=False)
+
+    async def _config_changed_elsewhere(self) -> None:
+        try:
+            await self._rebuild(reread=True)
+        except ConfigError as exc:
+            log.error(
+                "config reload refused: the running config stays",
+                extra={"problems": exc.problems, "source": exc.source},
+            )
+        except GatewayError as exc:
+            log.error("config reload failed: the running config stays", extra={"reason": str(exc)})
+
+    async def _rebuild(self, *, reread: bool) -> ReloadReport:
+        """Build a new data plane and swap it in (the only place one is swapped).
+
+        ``reread``: the config file is read again (a reload), else the stored models
+        changed. Either way the file is validated with the stored models first; a bad
+        one raises ``ConfigError`` and nothing changes. Requests in flight finish on
+        the plane they started with.
+        """
+        async with self._rebuilding:
+            data = self._read_file() if reread else self._file_data
+            loaded = await self._compose(data)
+            plane = self._new_plane(loaded.config)
+            assert self._data is not None
+            self._data.plane = plane
+            self._file_data, self._loaded = data, loaded
+            if reread and self._gate is not None:
+                # Every cached credential goes: providers are new, keys are read again.
+                self._gate.directory.drop()
+        config = loaded.config
+        for warning in [*loaded.warnings, *deployment_warnings(config.deployments, self._env)]:
+            log.warning("config: %s", warning)
+        log.warning(
+            "config reloaded" if reread else "stored models applied",
+            extra={
+                "config": config.source,
+                "deployments": len(config.deployments),
+                "model_groups": len(config.group_names()),
+                "pid": os.getpid(),
+            },
+        )
+        return ReloadReport(
+            config.source, len(config.deployments), len(config.group_names()), loaded.warnings
+        )
+
+    def _read_file(self) -> Mapping[str, Any]:
+        return read_config_file(self._path) if self._path else EMBEDDED_CONFIG
+
+    async def _compose(self, data: Mapping[str, Any]) -> LoadedConfig:
+        """The config file's data with the stored models, built and validated."""
+        entries: list[Mapping[str, Any]] = []
+        if self._admin_store is not None and self._stored_models_on(data):
+            stored, warnings = await stored_models(self._admin_store, self._vault)
+            for warning in warnings:
+                log.warning("config: %s", warning)
+            entries = [model.entry for model in stored]
+        return self._merged(data, entries)
+
+    def _merged(self, data: Mapping[str, Any], stored: Sequence[Mapping[str, Any]]) -> LoadedConfig:
+        merged = dict(data)
+        file_models = data.get("model_list") or []
+        if not isinstance(file_models, list):
+            # Not a list: the file is wrong, and building it says so with the field's path.
+            return build_config(data, self._env, self._source(), self._settings or EnvSettings())
+        taken = {
+            str(entry["model_info"]["id"])
+            for entry in file_models
+            if isinstance(entry, dict)
+            and isinstance(entry.get("model_info"), dict)
+            and entry["model_info"].get("id")
+        }
+        kept = []
+        for entry in stored:
+            model_id = entry["model_info"]["id"]
+            if model_id in taken:
+                log.warning(
+                    "a stored model's id is now used by the config file: the file's wins",
+                    extra={"model_id": model_id},
+                )
+                continue
+            kept.append(dict(entry))
+        merged["model_list"] = [*file_models, *kept]
+        return build_config(merged, self._env, self._source(), self._settings or EnvSettings())
+
+    def _source(self) -> str:
+        return str(self._path) if self._path else EMBEDDED_SOURCE
+
+    def _new_plane(self, config: GatewayConfig) -> DataPlane:
+        assert self._pool is not None and self._ledger is not None
+        return build_data_plane(
+            config,
+            self._env,
+            self._pool,
+            self._ledger,
+            shared=self._shared,
+            cooldowns=self._cooldowns,
+            cache=self._cache,
+            gate=self._gate,
+        )
+
+    def _on_sighup(self) -> None:
+        """``SIGHUP`` reloads the config file in this process (as ``POST /config/reload``
+        does, without telling the fleet: signal each process, or use the API)."""
+
+        def reload() -> None:
+            task = asyncio.get_running_loop().create_task(self._config_changed_elsewhere())
+            self._signal_tasks.add(task)
+            task.add_done_callback(self._signal_tasks.discard)
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+
+    # --- building the control plane's parts ------------------------------------------
+
+    def _build_control_stores(self, config: GatewayConfig) -> tuple[ControlStore, ControlStore]:
+        settings: LedgerSettings = ledger_settings(
+            config, self._env, redis_configured=bool(self._env.get("REDIS_URL"))
+        )
+        lookups = open_control_store(
+            settings,
+            purpose="key-lookups",
+            connections=LOOKUP_CONNECTIONS,
+            statement_timeout_s=LOOKUP_STATEMENT_TIMEOUT_S,
+        )
+        admin = open_control_store(
+            settings,
+            purpose="control-plane",
+            connections=ADMIN_CONNECTIONS,
+            statement_timeout_s=ADMIN_STATEMENT_TIMEOUT_S,
+        )
+        self._stores = [lookups, admin]
+        self._admin_store = admin
+        return lookups, admin
+
+    def _build_gate(self, lookups: ControlStore, shared: SharedState) -> KeyGate:
+        windows: RateWindows
+        slots: Slots
+        spend = None
+        if shared.limits is not None and shared.connection is not None:
+            assert shared.guard is not None and shared.keys is not None
+            assert shared.writer is not None
+            windows = shared.limits
+            slots = FleetSlots(
+                connection=shared.connection,
+                guard=shared.guard,
+                writer=shared.writer,
+                keys=shared.keys,
+                origin=shared.origin,
+            )
+            spend = FleetSpend(
+                connection=shared.connection,
+                guard=shared.guard,
+                writer=shared.writer,
+                keys=shared.keys,
+            )
+        else:
+            windows, slots = LocalWindows(), LocalSlots()
+        self._budgets = BudgetBook(lookups, spend)
+        directory = KeyDirectory(lookups, shared.bus)
+        return KeyGate(directory, windows=windows, slots=slots, budgets=self._budgets)
+
+    def _build_vault(self) -> Vault | None:
+        salt_key = salt_key_from(self._env)
+        if salt_key is None:
+            return None
+        try:
+            return Vault(salt_key)
+        except ValueError as exc:
+            log.error("runtime models disabled: %s", exc)
+            return None
 
     def _build_ledger(self, config: GatewayConfig) -> SpendLedger:
         redis_url = self._env.get("REDIS_URL")
@@ -161,6 +483,16 @@ class GatewayApp:
         return build_ledger(settings, stream)
 
     async def shutdown(self) -> None:
+        if self._sync is not None:
+            await self._sync.stop()
+            self._sync = None
+        if self._budgets is not None:
+            await self._budgets.close()
+            self._budgets = None
+        for store in self._stores:
+            with contextlib.suppress(Exception):
+                await store.close()
+        self._stores = []
         if self._ledger is not None:
             # Uvicorn has drained the requests by now: every record is submitted.
             await self._ledger.close()
@@ -189,9 +521,19 @@ class GatewayApp:
                 return
 
 
-def create_app() -> Any:
+def create_app() -> GatewayApp:
     """Factory for uvicorn/gunicorn workers: the config path comes from ``GATEWAY_CONFIG``."""
     settings = EnvSettings()
     env = dict(os.environ)
-    loaded = load(env.get(CONFIG_PATH_ENV) or None, env, settings)
-    return GatewayApp(loaded, env)
+    path = env.get(CONFIG_PATH_ENV) or None
+    data = read_config_file(path) if path else EMBEDDED_CONFIG
+    loaded = build_config(data, env, path or EMBEDDED_SOURCE, settings)
+    return GatewayApp(loaded, env, file_data=data, settings=settings)
+
+
+def _role(value: str | None) -> Role:
+    if value in (None, "", "all"):
+        return "all"
+    if value in ("data", "control"):
+        return value  # type: ignore[return-value]
+    raise ValueError(f"{ROLE_ENV}: expected all, data or control, not {value!r}")

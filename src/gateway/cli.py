@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.config.loader import ConfigError, LoadedConfig, load_or_embedded
-from gateway.config.settings import EnvSettings
+from gateway.config.settings import ROLE_ENV, EnvSettings
 from gateway.ledger.command import add_parser as add_migrate_parser
 from gateway.ledger.command import run_migrate
 from gateway.loadtest.command import add_parser as add_loadtest_parser
@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--workers", type=int, default=1, help="worker processes; >1 runs under gunicorn"
+    )
+    serve.add_argument(
+        "--role",
+        choices=("all", "data", "control"),
+        help="all: the data plane and the admin API (default, or GATEWAY_ROLE); data: the "
+        "data plane only; control: the admin API and spend reports only",
     )
     serve.add_argument(
         "--max-requests",
@@ -104,6 +110,8 @@ def _serve(args: argparse.Namespace) -> int:
     max_requests = (
         args.max_requests or loaded.config.file.general_settings.max_requests_before_restart
     )
+    # Workers read the role from the environment they inherit.
+    os.environ[ROLE_ENV] = args.role or settings.gateway_role
     print(describe(loaded), file=sys.stderr)
 
     from gateway.serving import ServeOptions, serve  # noqa: PLC0415 - see the module docstring

@@ -148,6 +148,12 @@ def _serve_gunicorn(options: ServeOptions, run_dir: RunDir) -> None:
             _mark_shutting_down(run_dir, options.workers)
             super().handle_int()
 
+        def handle_hup(self) -> None:
+            # Each worker reloads the config file itself (validating it first), instead of
+            # gunicorn replacing the workers: a bad file must leave them serving.
+            self.log.info("SIGHUP: asking every worker to reload the config file")
+            self.kill_workers(signal.SIGHUP)
+
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             host = f"[{options.host}]" if ":" in options.host else options.host

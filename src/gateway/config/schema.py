@@ -160,6 +160,9 @@ class GeneralSettings(Section):
     master_key: SecretStr | None = None
     request_timeout: float | None = Field(default=None, gt=0)
     max_request_size_mb: float | None = Field(default=None, gt=0)
+    # Runtime models (POST /model/new): stored in the database, credentials sealed under
+    # GATEWAY_SALT_KEY. Off unless this (or STORE_MODEL_IN_DB=True) turns them on.
+    store_model_in_db: bool = False
     # The spend ledger (DATABASE_URL in the environment wins over database_url).
     database_url: SecretStr | None = None
     database_connection_pool_limit: int | None = Field(default=None, ge=2, le=1000)

@@ -5,11 +5,16 @@ Built once by the composition root; never at import time.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Where worker processes find the config file (set by ``gateway serve``).
 CONFIG_PATH_ENV = "GATEWAY_CONFIG"
+# What a serve runs: the data plane and the admin API ("all"), or one of them.
+ROLE_ENV = "GATEWAY_ROLE"
+Role = Literal["all", "data", "control"]
 
 
 class EnvSettings(BaseSettings):
@@ -22,3 +27,4 @@ class EnvSettings(BaseSettings):
     gateway_port: int = Field(default=4000, ge=1, le=65535)
     gateway_health_port: int = Field(default=4001, ge=1, le=65535)
     log_level: str = "INFO"
+    gateway_role: Role = "all"

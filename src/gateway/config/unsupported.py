@@ -22,7 +22,6 @@ KNOWN_UNSUPPORTED: dict[str, str] = {
         "other callbacks are not supported yet"
     ),
     "litellm_settings.require_auth_for_metrics_endpoint": "metrics are not served yet; ignored",
-    "general_settings.store_model_in_db": "runtime models are not supported yet; ignored",
     "general_settings.disable_prisma_schema_update": (
         "not applicable: the gateway applies its own SQL migrations (gateway migrate)"
     ),
