@@ -11,7 +11,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from gateway.api.admin.app import ControlPlaneApp, is_admin_path, send_not_served
@@ -46,11 +47,15 @@ from gateway.ledger.prices import PriceBook, load_shipped_prices
 from gateway.ledger.service import SpendLedger, build_ledger
 from gateway.ledger.settings import LedgerSettings, ledger_settings
 from gateway.ledger.vault import Vault, salt_key_from
+from gateway.observability.metrics import Metrics
+from gateway.observability.router_metrics import MetricsObserver
+from gateway.observability.status import RUN_DIR_ENV, RunDir, WorkerHeartbeat
+from gateway.observability.webhooks import EventSinks, build_sinks
 from gateway.providers.registry import build_provider, deployment_warnings
 from gateway.providers.transport import UpstreamPool
 from gateway.router.cooldown import CooldownStore, InProcessCooldowns
 from gateway.router.groups import ModelGroups
-from gateway.router.observer import LoggingObserver
+from gateway.router.observer import FanOutObserver, LoggingObserver
 from gateway.router.router import Router
 from gateway.state.counters import FleetSlots, FleetSpend
 from gateway.state.settings import redis_settings
@@ -74,9 +79,11 @@ def build_data_plane(
     config: GatewayConfig,
     env: Mapping[str, str],
     pool: UpstreamPool,
+    metrics: Metrics,
     ledger: SpendLedger,
     *,
     shared: SharedState | None = None,
+    events: EventSinks | None = None,
     cooldowns: CooldownStore | None = None,
     cache: ResponseCache | None = None,
     gate: KeyGate | None = None,
@@ -90,13 +97,17 @@ def build_data_plane(
     groups = ModelGroups(config, providers)
     listing, by_id = model_documents(groups)
     master_key = config.master_key.get_secret_value() if config.master_key else None
+    observer = FanOutObserver(
+        LoggingObserver(),
+        MetricsObserver(metrics, {spec.id: spec.provider for spec in config.deployments}),
+    )
     # Shared state: the router reads local views; the fleet keeps them in step.
     if cooldowns is None:
         cooldowns = _cooldowns(shared)
     router = Router(
         config,
         groups,
-        observer=LoggingObserver(),
+        observer=observer,
         cooldowns=cooldowns,
         limits=shared.limits if shared is not None else None,
         overrides=shared.overrides if shared is not None else None,
@@ -108,10 +119,14 @@ def build_data_plane(
         request_timeout=config.request_timeout,
         models_list=listing,
         models_by_id=by_id,
+        metrics=metrics,
         ledger=ledger,
         prices=PriceBook(config.deployments, load_shipped_prices()),
+        metrics_need_auth=config.file.litellm_settings.require_auth_for_metrics_endpoint,
         cache=cache if cache is not None else build_response_cache(cache_settings(config), shared),
         shared=shared,
+        health_checks_file=_health_checks_file(config, env),
+        events=events,
     )
 
 
@@ -119,6 +134,13 @@ def _cooldowns(shared: SharedState | None) -> CooldownStore:
     local = InProcessCooldowns()
     shared_cooldowns = shared.share_cooldowns(local) if shared is not None else None
     return shared_cooldowns or local
+
+
+def _health_checks_file(config: GatewayConfig, env: Mapping[str, str]) -> Path | None:
+    run_dir = env.get(RUN_DIR_ENV)
+    if not run_dir or not config.file.general_settings.background_health_checks:
+        return None
+    return RunDir(run_dir).health_checks_file
 
 
 class GatewayApp:
@@ -146,6 +168,7 @@ class GatewayApp:
         self._role: Role = _role(self._env.get(ROLE_ENV))
         self._pool: UpstreamPool | None = None
         self._data: DataPlaneApp | None = None
+        self._metrics: Metrics | None = None
         self._cooldowns: CooldownStore | None = None
         self._cache: ResponseCache | None = None
         self._gate: KeyGate | None = None
@@ -157,8 +180,12 @@ class GatewayApp:
         self._sync: ControlSync | None = None
         self._rebuilding = asyncio.Lock()
         self._signal_tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat: WorkerHeartbeat | None = None
         self._ledger: SpendLedger | None = None
+        self._events: EventSinks | None = None
         self._shared: SharedState | None = None
+        # Dependency name -> a function telling its state (ok, degraded, down, absent).
+        self._dependency_states: dict[str, Callable[[], str]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -200,9 +227,13 @@ class GatewayApp:
                 "or general_settings.master_key before exposing the gateway."
             )
         self._pool = UpstreamPool()
+        metrics = self._metrics = Metrics()
         ledger = self._ledger = self._build_ledger(config)
         await ledger.start()
+        self._dependency_states["ledger"] = lambda: ledger.status().state.value
         shared = self._shared = SharedState(redis_settings(config, self._env))
+        self._dependency_states["redis"] = lambda: shared.status
+        self._events = self._build_events(config, self._pool)
         self._cooldowns = _cooldowns(shared)
         self._cache = build_response_cache(cache_settings(config), shared)
         lookups, admin = self._build_control_stores(config)
@@ -231,6 +262,12 @@ class GatewayApp:
         await shared.start()
         await self._sync.start()
         self._on_sighup()
+        run_dir = self._env.get(RUN_DIR_ENV)
+        if run_dir:
+            self._heartbeat = WorkerHeartbeat(
+                RunDir(run_dir), config.source, self._sample_dependencies(metrics)
+            )
+            self._heartbeat.start()
         log.info(
             "gateway ready",
             extra={
@@ -377,13 +414,15 @@ class GatewayApp:
         return str(self._path) if self._path else EMBEDDED_SOURCE
 
     def _new_plane(self, config: GatewayConfig) -> DataPlane:
-        assert self._pool is not None and self._ledger is not None
+        assert self._pool is not None and self._metrics is not None and self._ledger is not None
         return build_data_plane(
             config,
             self._env,
             self._pool,
+            self._metrics,
             self._ledger,
             shared=self._shared,
+            events=self._events,
             cooldowns=self._cooldowns,
             cache=self._cache,
             gate=self._gate,
@@ -460,6 +499,31 @@ class GatewayApp:
             log.error("runtime models disabled: %s", exc)
             return None
 
+    def _sample_dependencies(self, metrics: Metrics) -> Callable[[], dict[str, str]]:
+        """Reads every dependency's state (each heartbeat) and mirrors it in the metrics."""
+        levels = {"ok": 1.0, "degraded": 0.5, "down": 0.0}
+
+        def sample() -> dict[str, str]:
+            states = {name: state() for name, state in self._dependency_states.items()}
+            for name, state in states.items():
+                if state in levels:
+                    metrics.dependency_up.labels(name).set(levels[state])
+            return states
+
+        return sample
+
+    def _build_events(self, config: GatewayConfig, pool: UpstreamPool) -> EventSinks | None:
+        settings = config.file.litellm_settings
+        on_success, problems = build_sinks(settings.success_callback, self._env)
+        on_failure, more = build_sinks(settings.failure_callback, self._env)
+        for problem in dict.fromkeys([*problems, *more]):
+            log.warning("config: callbacks: %s", problem)
+        events = EventSinks(pool, on_success, on_failure)
+        if not events.enabled:
+            return None
+        events.start()
+        return events
+
     def _build_ledger(self, config: GatewayConfig) -> SpendLedger:
         redis_url = self._env.get("REDIS_URL")
         settings = ledger_settings(config, self._env, redis_configured=bool(redis_url))
@@ -493,6 +557,12 @@ class GatewayApp:
             with contextlib.suppress(Exception):
                 await store.close()
         self._stores = []
+        if self._heartbeat is not None:
+            await self._heartbeat.stop()
+            self._heartbeat = None
+        if self._events is not None:
+            await self._events.stop()
+            self._events = None
         if self._ledger is not None:
             # Uvicorn has drained the requests by now: every record is submitted.
             await self._ledger.close()

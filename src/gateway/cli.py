@@ -140,7 +140,11 @@ def _check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _print_problems(exc)
         return 1
-    warnings = [*loaded.warnings, *deployment_warnings(loaded.config.deployments, env)]
+    warnings = [
+        *loaded.warnings,
+        *deployment_warnings(loaded.config.deployments, env),
+        *_callback_warnings(loaded, env),
+    ]
     for warning in warnings:
         print(f"warning: {warning}")
     failures: list[str] = []
@@ -154,6 +158,20 @@ def _check_config(args: argparse.Namespace) -> int:
         return 1
     print(f"{summary}: OK, {len(warnings)} warnings")
     return 0
+
+
+def _callback_warnings(loaded: LoadedConfig, env: dict[str, str]) -> list[str]:
+    """Webhook sinks that are named but cannot send (a missing endpoint or key)."""
+    from gateway.observability.webhooks import build_sinks  # noqa: PLC0415
+
+    settings = loaded.config.file.litellm_settings
+    warnings: list[str] = []
+    for path, names in (
+        ("litellm_settings.success_callback", settings.success_callback),
+        ("litellm_settings.failure_callback", settings.failure_callback),
+    ):
+        warnings.extend(f"{path}: {problem}" for problem in build_sinks(names, env)[1])
+    return warnings
 
 
 def describe(loaded: LoadedConfig) -> str:

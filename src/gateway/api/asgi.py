@@ -13,6 +13,7 @@ from functools import partial
 
 from gateway.api.cache_admin import cache_delete, cache_flushall, cache_ping
 from gateway.api.errors import error_body, error_headers, error_status
+from gateway.api.health_route import deployment_health
 from gateway.api.http import (
     JSON_HEADERS,
     ClientGone,
@@ -26,6 +27,7 @@ from gateway.api.http import (
 )
 from gateway.api.inference import handle_inference
 from gateway.api.messages import handle_count_tokens, handle_messages
+from gateway.api.metrics_route import serve_metrics
 from gateway.api.outcome import settle_failure
 from gateway.api.services import DataPlane
 from gateway.api.spend import spend_logs, spend_report
@@ -68,6 +70,9 @@ class DataPlaneApp:
         self._get: dict[str, Handler] = {
             "/v1/models": _list_models,
             "/models": _list_models,
+            "/metrics": serve_metrics,
+            "/metrics/": serve_metrics,
+            "/health": deployment_health,
             "/spend/logs": spend_logs,
             "/spend/report": spend_report,
         }
@@ -83,8 +88,13 @@ class DataPlaneApp:
             headers = read_headers(scope)
             request_id = headers.request_id or new_request_id()
             handler = self._handler(scope["method"], scope["path"])
-            incoming = Incoming(scope, headers, request_id, arrived, receive, send)
-            await handler(self.plane, incoming)
+            in_flight = self.plane.metrics.in_flight
+            in_flight.inc()
+            try:
+                incoming = Incoming(scope, headers, request_id, arrived, receive, send)
+                await handler(self.plane, incoming)
+            finally:
+                in_flight.dec()
         except ClientGone:
             settle_failure(incoming, None)
             return

@@ -112,6 +112,15 @@ def record(plane: DataPlane, exchange: Exchange) -> None:
         plane.auth.settle(
             exchange.admission, spend.cost_usd, spend.prompt_tokens + spend.completion_tokens
         )
+    trace = exchange.trace
+    upstream = trace.upstream_seconds if trace is not None else 0.0
+    overhead = max(0.0, spend.latency_ms / 1000.0 - upstream)
+    requested = (trace.requested_group if trace is not None else "") or spend.model_group
+    plane.metrics.request_finished(spend, overhead, upstream, requested)
+    if plane.cache is not None:
+        plane.metrics.cache.labels("hit" if exchange.cache_hit else "miss").inc()
+    if plane.events is not None:
+        plane.events.offer(spend)
 
 
 def build_record(plane: DataPlane, exchange: Exchange) -> SpendRecord:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway.api.auth import MasterKeyAuth
 from gateway.cache.response_cache import ResponseCache
 from gateway.ledger.prices import PriceBook
 from gateway.ledger.service import SpendLedger
+from gateway.observability.metrics import Metrics
+from gateway.observability.webhooks import EventSinks
 from gateway.router.router import Router
 from gateway.state.shared import SharedState
 
@@ -21,10 +24,18 @@ class DataPlane:
     # /v1/models answers, serialized once per config.
     models_list: bytes
     models_by_id: dict[str, bytes]
+    metrics: Metrics
     # The spend ledger outlives a config; the prices are resolved per config.
     ledger: SpendLedger
     prices: PriceBook
+    # litellm_settings.require_auth_for_metrics_endpoint (off by default: scrapers
+    # such as Fly's cannot send a key).
+    metrics_need_auth: bool = False
     # The response cache (None: litellm_settings.cache is off).
     cache: ResponseCache | None = None
     # What the fleet shares (None: a data plane built without it, as in some tests).
     shared: SharedState | None = None
+    # Where the health process writes background deployment checks (None: checks off).
+    health_checks_file: Path | None = None
+    # Per-request events to webhook sinks (None: no callbacks configured).
+    events: EventSinks | None = None

@@ -148,6 +148,10 @@ class LitellmSettings(Section):
     drop_params: bool = False
     cache: bool = False
     cache_params: CacheParams = Field(default_factory=CacheParams)
+    require_auth_for_metrics_endpoint: bool = False
+    # Per-request events to webhook sinks (see observability/webhooks.py).
+    success_callback: list[str] = Field(default_factory=list)
+    failure_callback: list[str] = Field(default_factory=list)
     request_timeout: float | None = Field(default=None, gt=0)
     stream_timeout: float | None = Field(default=None, gt=0)
     num_retries: int | None = Field(default=None, ge=0, le=20)
@@ -160,6 +164,11 @@ class GeneralSettings(Section):
     master_key: SecretStr | None = None
     request_timeout: float | None = Field(default=None, gt=0)
     max_request_size_mb: float | None = Field(default=None, gt=0)
+    # Recycle a worker after this many requests (gunicorn, with jitter).
+    max_requests_before_restart: int | None = Field(default=None, ge=1)
+    # Background deployment health checks, run by the health process.
+    background_health_checks: bool = False
+    health_check_interval: float | None = Field(default=None, ge=5)
     # Runtime models (POST /model/new): stored in the database, credentials sealed under
     # GATEWAY_SALT_KEY. Off unless this (or STORE_MODEL_IN_DB=True) turns them on.
     store_model_in_db: bool = False

@@ -15,18 +15,13 @@ from gateway.config.paths import join_path
 KNOWN_UNSUPPORTED: dict[str, str] = {
     "litellm_settings.set_verbose": "not applicable: set LOG_LEVEL=DEBUG instead",
     "litellm_settings.json_logs": "not applicable: the gateway always logs JSON",
-    "litellm_settings.success_callback": "callbacks are not supported yet; ignored",
-    "litellm_settings.failure_callback": "callbacks are not supported yet; ignored",
     "litellm_settings.callbacks": (
-        "not needed for metrics: Prometheus metrics are always on at /metrics; "
-        "other callbacks are not supported yet"
+        "not needed for metrics: Prometheus metrics are always on at /metrics "
+        "(no licence needed); other callbacks are not supported"
     ),
-    "litellm_settings.require_auth_for_metrics_endpoint": "metrics are not served yet; ignored",
     "general_settings.disable_prisma_schema_update": (
         "not applicable: the gateway applies its own SQL migrations (gateway migrate)"
     ),
-    "general_settings.background_health_checks": "health checks are not supported yet; ignored",
-    "general_settings.health_check_interval": "health checks are not supported yet; ignored",
     "general_settings.alerting": "alerting is not supported; use Prometheus alerts",
 }
 
