@@ -27,6 +27,7 @@ import uvicorn
 from gateway.config.settings import CONFIG_PATH_ENV
 from gateway.logs import logging_dict
 from gateway.observability.status import MULTIPROC_ENV, RUN_DIR_ENV, RunDir
+from gateway.workers import DrainingServer
 
 GRACEFUL_SHUTDOWN_S = 30
 KEEPALIVE_S = 75
@@ -96,7 +97,7 @@ def _start_health(run_dir: RunDir, options: ServeOptions) -> subprocess.Popen[by
     )
 
 
-class _Server(uvicorn.Server):
+class _Server(DrainingServer):
     """uvicorn that tells the health port it is shutting down as soon as asked to."""
 
     def __init__(self, config: uvicorn.Config, run_dir: RunDir) -> None:
@@ -160,7 +161,7 @@ def _serve_gunicorn(options: ServeOptions, run_dir: RunDir) -> None:
             settings: dict[str, Any] = {
                 "bind": f"{host}:{options.port}",
                 "workers": options.workers,
-                "worker_class": "uvicorn_worker.UvicornWorker",
+                "worker_class": "gateway.workers.GatewayWorker",
                 "graceful_timeout": GRACEFUL_SHUTDOWN_S,
                 "timeout": 120,
                 "keepalive": KEEPALIVE_S,
