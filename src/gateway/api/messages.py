@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -19,11 +20,11 @@ from gateway.api.access import admit
 from gateway.api.errors import error_headers, error_status
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, Receive, Send, read_body
 from gateway.api.inference import routed_headers
+from gateway.api.outcome import CLIENT_GONE, CLIENT_GONE_STATUS, Exchange, open_exchange, record
 from gateway.api.parse import check_content_type, parse_json_object
 from gateway.api.services import DataPlane
 from gateway.api.sse import SSE_HEADERS
 from gateway.errors import GatewayError, InternalError, InvalidRequest
-from gateway.keys.gate import Admission
 from gateway.providers.anthropic_messages import (
     EventTranslator,
     chat_request,
@@ -41,27 +42,21 @@ log = logging.getLogger(__name__)
 
 
 async def handle_messages(plane: DataPlane, incoming: Incoming) -> None:
-    admission: Admission | None = None
-    try:
-        admission = await _handle_messages(plane, incoming)
-    finally:
-        # A virtual key's parallel slot is held until the answer is over.
-        plane.auth.settle(admission, None, 0)
-
-
-async def _handle_messages(plane: DataPlane, incoming: Incoming) -> Admission | None:
     request_id = incoming.request_id
-    admission = None
+    exchange: Exchange | None = None
     try:
         caller = await plane.auth.authenticate(incoming.headers)
+        # From here on the request is in the ledger, whatever happens (as on /v1/chat).
+        exchange = open_exchange(plane, incoming, "messages", caller)
         body = await _read(plane, incoming)
         try:
             chat = chat_request(body)
         except TranslationError as exc:
             raise InvalidRequest(exc.message, param=exc.param) from None
         model: str = chat["model"]
-        admission = await admit(plane, caller, model)
         stream = chat.get("stream") is True
+        exchange.note_body(model, stream, _end_user(body))
+        exchange.admission = await admit(plane, caller, model)
         timeout = plane.request_timeout
         route = RouteRequest(
             operation=Operation.CHAT,
@@ -72,20 +67,36 @@ async def _handle_messages(plane: DataPlane, incoming: Incoming) -> Admission | 
             deadline=incoming.arrived + timeout,
             timeout=timeout,
         )
+        exchange.trace = route.trace
         if stream:
             chunks, trace = await plane.router.open_stream(route)
         else:
             result, trace = await plane.router.send(route)
     except GatewayError as exc:
         await send_error(incoming.send, exc, request_id)
-        return admission
+        if exchange is not None:
+            exchange.fail(exc.http_status(), exc.label)
+            record(plane, exchange)
+        return
     headers = routed_headers(request_id, trace, incoming.arrived)
     if stream:
-        await relay_events(chunks, model, headers, incoming.receive, incoming.send)
-        return admission
+        await relay_events(
+            chunks, model, headers, incoming.receive, incoming.send, exchange=exchange
+        )
+        record(plane, exchange)
+        return
     payload = orjson.dumps(message_response(result.body, model))
     await _send_json(incoming.send, 200, payload, headers)
-    return admission
+    exchange.usage = result.usage
+    served = result.body.get("model")
+    exchange.served_model = served if isinstance(served, str) and served else None
+    record(plane, exchange)
+
+
+def _end_user(body: dict[str, Any]) -> object:
+    """Anthropic's ``metadata.user_id``: the end user, as the body's ``user`` is on /v1/chat."""
+    metadata = body.get("metadata")
+    return metadata.get("user_id") if isinstance(metadata, dict) else None
 
 
 async def handle_count_tokens(plane: DataPlane, incoming: Incoming) -> None:
@@ -128,7 +139,13 @@ async def _send_json(send: Send, status: int, payload: bytes, headers: Headers) 
 
 
 async def relay_events(
-    stream: ChunkStream, model: str, headers: Headers, receive: Receive, send: Send
+    stream: ChunkStream,
+    model: str,
+    headers: Headers,
+    receive: Receive,
+    send: Send,
+    *,
+    exchange: Exchange,
 ) -> None:
     """Write the Messages event sequence as chunks arrive; a client that leaves cancels it."""
     translator = EventTranslator(model)
@@ -151,19 +168,27 @@ async def relay_events(
         )
         await _write(send, [translator.start()])
         async for chunk in stream:
+            if chunk.usage is not None:
+                exchange.usage = chunk.usage
+            if exchange.first_sent_at is None:
+                exchange.first_sent_at = time.monotonic()
+                exchange.first_chunk = chunk.data
             await _write(send, translator.feed(orjson.loads(chunk.data)))
         state["finished"] = True
         await _write(send, translator.finish(), last=True)
     except asyncio.CancelledError:
         if not state["disconnected"]:
             raise
+        exchange.fail(CLIENT_GONE_STATUS, CLIENT_GONE)
     except GatewayError as exc:
         state["finished"] = True
+        exchange.fail(exc.http_status(), exc.label)
         await _write(send, [_error_event(exc)], last=True)
     except Exception:
         state["finished"] = True
         log.exception("messages stream relay failed")
         failure = InternalError("The gateway failed while streaming.")
+        exchange.fail(failure.http_status(), failure.label)
         await _write(send, [_error_event(failure)], last=True)
     finally:
         watcher.cancel()
