@@ -11,8 +11,10 @@ import threading
 
 import httpx
 import openai
+import pytest
 
 from support.configs import CHAT, MASTER_KEY
+from support.gateway_process import GatewayProcess
 from support.mock_upstream import MockUpstream, Reply
 
 MESSAGES = [{"role": "user", "content": "Tell me a long story."}]
@@ -85,3 +87,24 @@ def test_gateway_keeps_serving_after_a_client_left(
 
     completion = client.chat.completions.create(model=CHAT, messages=MESSAGES)
     assert completion.choices[0].message.content == "still here"
+
+
+def test_a_client_leaving_a_slow_non_streaming_request_cancels_the_upstream_call(
+    gateway: GatewayProcess, upstream: MockUpstream
+) -> None:
+    upstream.script(Reply(delay=20))
+    with (
+        httpx.Client(
+            base_url=gateway.base_url, headers=gateway.auth_headers(), timeout=2.5
+        ) as http,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        http.post("/v1/chat/completions", json={"model": CHAT, "messages": MESSAGES})
+    # The client gave up; the gateway stops waiting on the upstream for it.
+    assert upstream.client_gone.wait(GONE_WAIT_S)
+    # And keeps serving.
+    with httpx.Client(
+        base_url=gateway.base_url, headers=gateway.auth_headers(), timeout=30
+    ) as http:
+        response = http.post("/v1/chat/completions", json={"model": CHAT, "messages": MESSAGES})
+    assert response.status_code == 200

@@ -103,7 +103,7 @@ def _too_large(limit: int) -> str:
 
 
 class ClientGone(Exception):
-    """The client disconnected before the request was read."""
+    """The client disconnected before its answer could be sent."""
 
 
 async def send_bytes(send: Send, status: int, body: bytes, headers: Headers) -> None:

@@ -8,6 +8,7 @@ import orjson
 
 from gateway.api.access import admit
 from gateway.api.cache_layer import answer_from_cache, open_ticket
+from gateway.api.departure import unless_client_leaves
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, read_body
 from gateway.api.outcome import open_exchange, record
 from gateway.api.parse import (
@@ -66,7 +67,7 @@ async def handle_inference(operation: Operation, plane: DataPlane, incoming: Inc
         )
         record(plane, exchange)
         return
-    result, trace = await plane.router.send(request)
+    result, trace = await unless_client_leaves(plane.router.send(request), incoming.receive)
     payload = orjson.dumps(result.body)
     response_headers = routed_headers(request_id, trace, arrived)
     response_headers.extend(JSON_HEADERS)

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.api.access import admit
+from gateway.api.departure import unless_client_leaves
 from gateway.api.errors import error_headers, error_status
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, Receive, Send, read_body
 from gateway.api.inference import routed_headers
@@ -71,7 +72,7 @@ async def handle_messages(plane: DataPlane, incoming: Incoming) -> None:
         if stream:
             chunks, trace = await plane.router.open_stream(route)
         else:
-            result, trace = await plane.router.send(route)
+            result, trace = await unless_client_leaves(plane.router.send(route), incoming.receive)
     except GatewayError as exc:
         await send_error(incoming.send, exc, request_id)
         if exchange is not None:
