@@ -102,6 +102,7 @@ def main() -> int:
                 ],
                 cores=args.load_core,
                 log=work / "mock.log",
+                cwd=work,
             )
             started.append(mock)
             mock.wait_http(f"http://127.0.0.1:{mock_port}/health", 30)
@@ -113,6 +114,7 @@ def main() -> int:
                 gateway_command(args.python, args.gateway_src, config, port),
                 cores=args.proxy_core,
                 log=work / "gateway.log",
+                cwd=work,
                 env={"PYTHONPATH": args.gateway_src} if args.gateway_src else None,
             )
             started.append(gateway)
