@@ -40,7 +40,7 @@ from gateway.errors import GatewayError
 from gateway.keys.budgets import BudgetBook
 from gateway.keys.directory import KeyDirectory
 from gateway.keys.gate import KeyGate
-from gateway.keys.usage import LocalSlots, LocalWindows, RateWindows, Slots
+from gateway.keys.usage import LocalSlots, RateWindows, Slots
 from gateway.ledger.control_rows import Change
 from gateway.ledger.control_store import ControlStore, open_control_store
 from gateway.ledger.prices import PriceBook, load_shipped_prices
@@ -61,6 +61,7 @@ from gateway.state.counters import FleetSlots, FleetSpend
 from gateway.state.settings import redis_settings
 from gateway.state.shared import SharedState
 from gateway.state.stream_buffer import RedisStreamBuffer
+from gateway.state.windows import MinuteWindows
 
 log = logging.getLogger(__name__)
 
@@ -484,7 +485,7 @@ class GatewayApp:
                 keys=shared.keys,
             )
         else:
-            windows, slots = LocalWindows(), LocalSlots()
+            windows, slots = MinuteWindows(), LocalSlots()
         self._budgets = BudgetBook(lookups, spend)
         directory = KeyDirectory(lookups, shared.bus)
         return KeyGate(directory, windows=windows, slots=slots, budgets=self._budgets)

@@ -1,18 +1,16 @@
 """Counters behind the limits: rate windows, parallel slots, spend totals.
 
-Each is a protocol with an in-process implementation here, used when the
-fleet shares no Redis; ``gateway.state`` provides the fleet-wide ones (the
-rate windows are the same ``FleetLimits`` the router uses per deployment).
+Each is a protocol with an in-process implementation, used when the fleet
+shares no Redis (the rate windows: ``state.windows.MinuteWindows``, as the
+router's); ``gateway.state`` provides the fleet-wide ones (the rate windows are
+the same ``FleetLimits`` the router uses per deployment).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
-
-WINDOW_S = 60.0
 
 
 class RateWindows(Protocol):
@@ -45,41 +43,6 @@ class SpendCounters(Protocol):
 
     async def raise_to(self, ident: str, period: int, floor: float, ttl_s: float) -> float:
         """Make the total at least ``floor`` (the ledger's figure); the total after."""
-
-
-@dataclass(slots=True)
-class _Window:
-    minute: int = -1
-    requests: int = 0
-    tokens: int = 0
-
-
-class LocalWindows:
-    """Fixed one-minute windows in this process."""
-
-    def __init__(self) -> None:
-        self._windows: dict[str, _Window] = {}
-
-    async def try_acquire(
-        self, deployment_id: str, rpm: int | None, tpm: int | None, now: float
-    ) -> float | None:
-        window = self._current(deployment_id, now)
-        if (rpm is not None and window.requests >= rpm) or (
-            tpm is not None and window.tokens >= tpm
-        ):
-            return WINDOW_S - (now % WINDOW_S)
-        window.requests += 1
-        return None
-
-    def add_tokens(self, deployment_id: str, tokens: int, now: float) -> None:
-        self._current(deployment_id, now).tokens += tokens
-
-    def _current(self, ident: str, now: float) -> _Window:
-        minute = int(now // WINDOW_S)
-        window = self._windows.get(ident)
-        if window is None or window.minute != minute:
-            window = self._windows[ident] = _Window(minute)
-        return window
 
 
 class LocalSlots:

@@ -42,12 +42,13 @@ from gateway.router.chains import ChainPlanner, FallbackOverrides, NoOverrides
 from gateway.router.classify import Cooldown, FallbackKind, Retry, Verdict, classify
 from gateway.router.cooldown import CooldownStore, Cooling, Health, InProcessCooldowns
 from gateway.router.groups import Deployment, ModelGroup, ModelGroups
-from gateway.router.limits import InProcessLimits, UsageLimits
+from gateway.router.limits import UsageLimits
 from gateway.router.observer import LoggingObserver, RouterObserver
 from gateway.router.policy import RouterPolicy
 from gateway.router.precall import clearly_too_long, estimate_prompt_tokens
 from gateway.router.request import RouteRequest, RouteTrace
 from gateway.router.shuffle import pick
+from gateway.state.windows import MinuteWindows
 
 T = TypeVar("T")
 Attempt = Callable[[Deployment, UpstreamCall], Awaitable[T]]
@@ -105,7 +106,7 @@ class Router:
         self._policy = RouterPolicy.from_config(config)
         self._chains = ChainPlanner(config, overrides or NoOverrides())
         self._cooldowns = cooldowns or InProcessCooldowns()
-        self._limits = limits or InProcessLimits()
+        self._limits = limits or MinuteWindows()
         self._observer = observer or LoggingObserver()
         self._budget = RetryBudget(
             self._policy.retry_budget_ratio,

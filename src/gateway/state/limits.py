@@ -30,9 +30,9 @@ from gateway.state.connection import RedisConnection
 from gateway.state.guard import RedisGuard, StateUnavailable
 from gateway.state.keys import KeySpace
 from gateway.state.scripts import ADD_TOKENS, LEASE
+from gateway.state.windows import WINDOW_S
 from gateway.state.writer import BackgroundWriter
 
-WINDOW_S = 60.0
 # A lease is this share of the rpm limit (at least 1, at most LEASE_MAX).
 LEASE_SHARE = 0.02
 LEASE_MAX = 100
