@@ -23,6 +23,7 @@ from gateway.ledger.record import SpendRecord
 from gateway.ledger.retry import pause_after
 from gateway.ledger.spill import Spill, SpillFailed
 from gateway.ledger.store import StoreUnavailable
+from gateway.ledger.tasks import finish_within
 
 log = logging.getLogger(__name__)
 
@@ -116,17 +117,7 @@ class Outbox:
         """Deliver what is queued (or spill it), then stop. Never raises."""
         self._closing = True
         self._wake.set()
-        task = self._task
-        if task is not None:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await asyncio.shield(task)
-            except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            except Exception:
-                log.exception("ledger %s stopped with an error", self._name)
+        await finish_within(self._task, timeout_s, f"ledger {self._name}")
         self._stopped = True
         if self._queue:
             remaining = list(self._queue)

@@ -27,6 +27,7 @@ from gateway.ledger.health import LedgerState
 from gateway.ledger.record import SpendRecord
 from gateway.ledger.retry import pause_after, with_retries
 from gateway.ledger.store import StoreUnavailable
+from gateway.ledger.tasks import finish_within
 from gateway.ledger.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -128,17 +129,7 @@ class StreamDrainer:
         """Write what is held if the store takes it quickly; the rest stays in Redis."""
         self._closing = True
         self._stop.set()
-        task = self._task
-        if task is not None:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await asyncio.shield(task)
-            except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            except Exception:
-                log.exception("the ledger stream drainer stopped with an error")
+        await finish_within(self._task, timeout_s, "the ledger stream drainer")
         if self._leader:
             with contextlib.suppress(ConnectionError):
                 await self._stream.release(self._owner)
