@@ -14,8 +14,11 @@ import json
 import os
 import signal
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+import redis
 import redis.asyncio as aioredis
 
 from support.clients import async_sdk_client
@@ -39,6 +42,24 @@ REQUESTS = 30
 HOUR = 3600
 
 
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A key prefix of this test's own, emptied once its gateways are stopped.
+
+    Requested before ``start_gateway``, so it is torn down after it: a gateway
+    still running could otherwise recreate its stream after the clean-up.
+    """
+    name = f"ledgertest-{uuid.uuid4().hex[:10]}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{name}:*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 async def stream_records(client: aioredis.Redis, key: str) -> int:
     entries = await client.xrange(key)
     return sum(len(json.loads(fields[b"r"])) for _id, fields in entries)
@@ -53,9 +74,12 @@ async def pending_entries(client: aioredis.Redis, key: str) -> int:
 
 
 async def test_a_worker_killed_with_rows_in_hand_loses_none_of_them(
-    ledger_db: str, upstream: MockUpstream, start_gateway: StartGateway, tmp_path: Path
+    prefix: str,
+    ledger_db: str,
+    upstream: MockUpstream,
+    start_gateway: StartGateway,
+    tmp_path: Path,
 ) -> None:
-    prefix = f"ledgertest-{uuid.uuid4().hex[:10]}"
     stream_key = f"{prefix}:ledger:stream"
     config = ledger_config(
         upstream.base_url,
@@ -111,9 +135,12 @@ async def test_a_worker_killed_with_rows_in_hand_loses_none_of_them(
 
 
 async def test_records_reach_postgres_through_the_stream_at_the_flush_interval(
-    ledger_db: str, upstream: MockUpstream, start_gateway: StartGateway, tmp_path: Path
+    prefix: str,
+    ledger_db: str,
+    upstream: MockUpstream,
+    start_gateway: StartGateway,
+    tmp_path: Path,
 ) -> None:
-    prefix = f"ledgertest-{uuid.uuid4().hex[:10]}"
     config = ledger_config(
         upstream.base_url,
         tmp_path / "data",
