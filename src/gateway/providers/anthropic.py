@@ -29,11 +29,15 @@ from gateway.providers.sse import sse_events
 from gateway.providers.translate import (
     TranslationError,
     as_int,
+    call_function,
     check_params,
+    conversation,
+    function_tools,
     max_output_tokens,
     parse_data_url,
     stop_list,
     text_of,
+    tool_call,
     usage_json,
 )
 from gateway.providers.transport import UpstreamPool
@@ -240,7 +244,9 @@ def messages_request(
         "max_tokens": max_output_tokens(body) or default_max_tokens,
     }
     if system:
-        request["system"] = system[0]["text"] if len(system) == 1 else system
+        request["system"] = (
+            system[0] if len(system) == 1 else [{"type": "text", "text": t} for t in system]
+        )
     for name in ("temperature", "top_p", "top_k"):
         if body.get(name) is not None:
             request[name] = body[name]
@@ -259,29 +265,16 @@ def messages_request(
     return request
 
 
-def _messages(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    if not isinstance(raw, list):
-        raise TranslationError("'messages' must be an array", param="messages")
-    system: list[dict[str, Any]] = []
+def _messages(raw: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    system: list[str] = []
     out: list[dict[str, Any]] = []
-    for index, message in enumerate(raw):
-        where = f"messages[{index}]"
-        role = message.get("role")
-        content = message.get("content")
-        if role in ("system", "developer"):
-            text = text_of(content, f"{where}.content")
-            if text:
-                system.append({"type": "text", "text": text})
-            continue
+    for where, role, message in conversation(raw, system):
         if role == "user":
-            blocks = _user_blocks(content, f"{where}.content")
-            _append(out, "user", blocks)
+            _append(out, "user", _user_blocks(message.get("content"), f"{where}.content"))
         elif role == "assistant":
             _append(out, "assistant", _assistant_blocks(message, where))
-        elif role == "tool":
-            _append(out, "user", [_tool_result(message, where)])
         else:
-            raise TranslationError(f"{where}.role: {role!r} is not supported", param=where)
+            _append(out, "user", [_tool_result(message, where)])
     return system, out
 
 
@@ -332,9 +325,7 @@ def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, 
     if not isinstance(calls, list):
         raise TranslationError(f"{where}.tool_calls: expected an array", param=where)
     for index, call in enumerate(calls):
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict):
-            raise TranslationError(f"{where}.tool_calls[{index}]: missing 'function'", param=where)
+        function = call_function(call, where, index)
         blocks.append(
             {
                 "type": "tool_use",
@@ -372,17 +363,8 @@ def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _tools(raw: Any) -> list[dict[str, Any]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise TranslationError("'tools' must be an array", param="tools")
     tools = []
-    for index, tool in enumerate(raw):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(tool, dict) or tool.get("type") != "function" or not function:
-            raise TranslationError(
-                f"tools[{index}]: only function tools are supported", param=f"tools[{index}]"
-            )
+    for function in function_tools(raw):
         schema = function.get("parameters") or {"type": "object", "properties": {}}
         entry: dict[str, Any] = {"name": function.get("name"), "input_schema": schema}
         if function.get("description"):
@@ -421,16 +403,7 @@ def chat_completion(message: Mapping[str, Any], created: int) -> tuple[dict[str,
         if kind == "text":
             text.append(str(block.get("text", "")))
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": block.get("id"),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name"),
-                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
-                    },
-                }
-            )
+            calls.append(tool_call(block.get("id"), block.get("name"), block.get("input")))
     reply: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(text) if text or not calls else None,

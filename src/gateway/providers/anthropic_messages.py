@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from gateway.providers.translate import TranslationError, as_int
+from gateway.providers.translate import TranslationError, as_int, tool_call
 
 # OpenAI finish_reason -> Anthropic stop_reason (the reverse of the provider's table).
 STOP_REASONS = {
@@ -191,16 +191,8 @@ def _assistant(blocks: list[Any], where: str) -> dict[str, Any]:
         if kind == "text":
             texts.append(_text_block(block, at))
         elif kind == "tool_use":
-            calls.append(
-                {
-                    "id": str(block.get("id")),
-                    "type": "function",
-                    "function": {
-                        "name": str(block.get("name")),
-                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
-                    },
-                }
-            )
+            name = str(block.get("name"))
+            calls.append(tool_call(str(block.get("id")), name, block.get("input")))
         elif kind in ("thinking", "redacted_thinking"):
             # The model's own reasoning from an earlier turn: other models cannot take it.
             continue

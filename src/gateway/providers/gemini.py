@@ -34,13 +34,18 @@ from gateway.providers.sse import sse_events
 from gateway.providers.translate import (
     TranslationError,
     as_int,
+    call_function,
     check_params,
+    conversation,
     embedding_inputs,
     embedding_list,
+    function_tools,
     max_output_tokens,
     parse_data_url,
     stop_list,
     text_of,
+    tool_call,
+    usage_json,
 )
 from gateway.providers.transport import UpstreamPool
 from gateway.providers.upstream import PrimedStream, Upstream, json_object
@@ -357,27 +362,16 @@ def generate_request(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _contents(raw: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    if not isinstance(raw, list):
-        raise TranslationError("'messages' must be an array", param="messages")
     system: list[str] = []
     contents: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool call id -> function name, for function responses
-    for index, message in enumerate(raw):
-        where = f"messages[{index}]"
-        role = message.get("role")
-        content = message.get("content")
-        if role in ("system", "developer"):
-            text = text_of(content, f"{where}.content")
-            if text:
-                system.append(text)
-        elif role == "user":
-            _append(contents, "user", _user_parts(content, f"{where}.content"))
+    for where, role, message in conversation(raw, system):
+        if role == "user":
+            _append(contents, "user", _user_parts(message.get("content"), f"{where}.content"))
         elif role == "assistant":
             _append(contents, "model", _model_parts(message, where, names))
-        elif role == "tool":
-            _append(contents, "user", [_function_response(message, where, names)])
         else:
-            raise TranslationError(f"{where}.role: {role!r} is not supported", param=where)
+            _append(contents, "user", [_function_response(message, where, names)])
     return system, contents
 
 
@@ -434,9 +428,7 @@ def _model_parts(
     if text:
         parts.append({"text": text})
     for index, call in enumerate(message.get("tool_calls") or []):
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict):
-            raise TranslationError(f"{where}.tool_calls[{index}]: missing 'function'", param=where)
+        function = call_function(call, where, index)
         name = str(function.get("name", ""))
         if call.get("id"):
             names[str(call["id"])] = name
@@ -507,17 +499,8 @@ def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _tools(raw: Any) -> list[dict[str, Any]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise TranslationError("'tools' must be an array", param="tools")
     declarations = []
-    for index, tool in enumerate(raw):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(tool, dict) or tool.get("type") != "function" or not function:
-            raise TranslationError(
-                f"tools[{index}]: only function tools are supported", param=f"tools[{index}]"
-            )
+    for function in function_tools(raw):
         declaration: dict[str, Any] = {"name": function.get("name")}
         if function.get("description"):
             declaration["description"] = function["description"]
@@ -612,17 +595,9 @@ def _calls(parts: list[dict[str, Any]], first_index: int) -> list[dict[str, Any]
     for part in parts:
         call = part.get("functionCall")
         if isinstance(call, dict):
-            calls.append(
-                {
-                    "index": first_index + len(calls),
-                    "id": str(call.get("id") or f"call_{uuid.uuid4().hex[:24]}"),
-                    "type": "function",
-                    "function": {
-                        "name": call.get("name"),
-                        "arguments": orjson.dumps(call.get("args") or {}).decode(),
-                    },
-                }
-            )
+            call_id = str(call.get("id") or f"call_{uuid.uuid4().hex[:24]}")
+            entry = tool_call(call_id, call.get("name"), call.get("args"))
+            calls.append({"index": first_index + len(calls), **entry})
     return calls
 
 
@@ -647,10 +622,7 @@ def usage_of(raw: Any) -> Usage:
 def _usage_json(raw: Any, usage: Usage) -> dict[str, Any]:
     thoughts = as_int(raw.get("thoughtsTokenCount")) if isinstance(raw, dict) else 0
     return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        **usage_json(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
         "completion_tokens_details": {"reasoning_tokens": thoughts},
     }
 

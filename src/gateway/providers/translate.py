@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import re
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+
+import orjson
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base64,(?P<data>.*)$", re.S)
 
@@ -70,6 +72,62 @@ def text_of(content: Any, where: str) -> str:
             texts.append(str(part.get("text", "")))
         return "".join(texts)
     raise TranslationError(f"{where}: expected a string or an array of parts", param=where)
+
+
+def conversation(raw: Any, system: list[str]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
+    """The user, assistant and tool turns of an OpenAI ``messages`` array, in order.
+
+    Each comes as (its path for error messages, its role, the message). The texts
+    of system and developer messages are appended to ``system`` instead, as the
+    providers that translate take the system prompt apart from the turns.
+    """
+    if not isinstance(raw, list):
+        raise TranslationError("'messages' must be an array", param="messages")
+    for index, message in enumerate(raw):
+        where = f"messages[{index}]"
+        role = message.get("role")
+        if role in ("system", "developer"):
+            text = text_of(message.get("content"), f"{where}.content")
+            if text:
+                system.append(text)
+        elif role in ("user", "assistant", "tool"):
+            yield where, role, message
+        else:
+            raise TranslationError(f"{where}.role: {role!r} is not supported", param=where)
+
+
+def call_function(call: Any, where: str, index: int) -> dict[str, Any]:
+    """The ``function`` of an assistant message's ``tool_calls[index]``."""
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict):
+        raise TranslationError(f"{where}.tool_calls[{index}]: missing 'function'", param=where)
+    return function
+
+
+def function_tools(raw: Any) -> list[dict[str, Any]]:
+    """The ``function`` objects of an OpenAI ``tools`` array; other kinds of tool are refused."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise TranslationError("'tools' must be an array", param="tools")
+    functions = []
+    for index, tool in enumerate(raw):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not function:
+            raise TranslationError(
+                f"tools[{index}]: only function tools are supported", param=f"tools[{index}]"
+            )
+        functions.append(function)
+    return functions
+
+
+def tool_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
+    """An OpenAI ``tool_calls`` entry; ``arguments`` (an object) is sent as JSON text."""
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": orjson.dumps(arguments or {}).decode()},
+    }
 
 
 def stop_list(stop: Any) -> list[str] | None:
