@@ -19,8 +19,11 @@ def group_name(latency_ms: int) -> str:
     return f"bench-{latency_ms}ms"
 
 
-def proxy_config(mock_ports: dict[int, int]) -> dict[str, Any]:
-    """``mock_ports``: upstream latency in ms -> the mock's port answering with it."""
+def proxy_config(
+    mock_ports: dict[int, int], *, model_info: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``mock_ports``: upstream latency in ms -> the mock's port answering with it;
+    ``model_info``: fields added to every deployment's ``model_info``."""
     model_list = []
     for latency_ms, port in sorted(mock_ports.items()):
         for suffix in ("a", "b"):
@@ -32,7 +35,10 @@ def proxy_config(mock_ports: dict[int, int]) -> dict[str, Any]:
                         "api_base": f"http://127.0.0.1:{port}/v1",
                         "api_key": f"sk-upstream-{suffix}",
                     },
-                    "model_info": {"id": f"{group_name(latency_ms)}-{suffix}"},
+                    "model_info": {
+                        "id": f"{group_name(latency_ms)}-{suffix}",
+                        **(model_info or {}),
+                    },
                 }
             )
     return {"model_list": model_list, "general_settings": {"master_key": MASTER_KEY}}
@@ -43,13 +49,18 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
-def request_body(latency_ms: int, stream: bool) -> bytes:
-    """A small chat request, the same for every target (the mock ignores its content)."""
+def request_body(latency_ms: int, stream: bool, *, nonce: bool = False) -> bytes:
+    """A small chat request, the same for every target (the mock ignores its content).
+
+    ``nonce``: the user message opens with ``__NONCE__``, which ``post.lua`` replaces
+    with a value unique to each request when the run varies its bodies.
+    """
+    user = "__NONCE__ Say twenty tokens." if nonce else "Say twenty tokens."
     body: dict[str, Any] = {
         "model": group_name(latency_ms),
         "messages": [
             {"role": "system", "content": "You are a benchmark."},
-            {"role": "user", "content": "Say twenty tokens."},
+            {"role": "user", "content": user},
         ],
         "max_tokens": 20,
     }

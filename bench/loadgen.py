@@ -2,7 +2,9 @@
 
 wrk (one thread, pinned next to the mock) sends the same POST body over
 ``concurrency`` keep-alive connections for a fixed time; ``post.lua`` prints a
-JSON summary line that is read back here. wrk times whole responses, so time
+JSON summary line that is read back here. With ``vary``, every request's body
+differs: ``post.lua`` puts a fresh nonce where the body says ``__NONCE__`` (so a
+response cache misses on every request). wrk times whole responses, so time
 to first byte of a stream is measured by ``probe_ttfb``: one connection,
 requests one after another, the clock stopped at the first body chunk.
 """
@@ -45,7 +47,10 @@ def run_wrk(
     api_key: str | None,
     core: str,
     timeout_s: float = 30.0,
+    vary: str | None = None,
 ) -> WrkResult:
+    """wrk against ``url`` for ``seconds``. ``vary``: a prefix unique to this run; each
+    request's body then carries ``<vary>-<n>`` in place of ``__NONCE__``."""
     command = [
         "taskset",
         "-c",
@@ -60,6 +65,8 @@ def run_wrk(
         url,
     ]
     env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_AUTH": api_key or ""}
+    if vary:
+        env["BENCH_NONCE"] = vary
     done = subprocess.run(
         command,
         env=env,

@@ -1,5 +1,7 @@
 -- wrk script: POST the body in $BENCH_BODY_FILE with $BENCH_AUTH as the bearer key,
--- and print one machine-readable summary line at the end (read by run.py).
+-- and print one machine-readable summary line at the end (read by loadgen.py).
+-- With $BENCH_NONCE set, every request's body differs: "__NONCE__" in the body is
+-- replaced by "$BENCH_NONCE-<n>", n counting requests (one wrk thread: n is unique).
 local body_file = assert(os.getenv("BENCH_BODY_FILE"), "BENCH_BODY_FILE is not set")
 local handle = assert(io.open(body_file, "rb"))
 wrk.method = "POST"
@@ -9,6 +11,17 @@ wrk.headers["Content-Type"] = "application/json"
 local key = os.getenv("BENCH_AUTH")
 if key and key ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. key
+end
+
+local nonce = os.getenv("BENCH_NONCE")
+if nonce and nonce ~= "" then
+  local head, tail = wrk.body:match("^(.-)__NONCE__(.*)$")
+  assert(head, "BENCH_NONCE is set but the body has no __NONCE__")
+  local count = 0
+  request = function()
+    count = count + 1
+    return wrk.format(nil, nil, nil, head .. nonce .. "-" .. count .. tail)
+  end
 end
 
 done = function(summary, latency, requests)

@@ -63,6 +63,44 @@ def cpu_seconds(pid: int) -> float:
     return sum(_process_cpu_s(p) for p in tree(pid))
 
 
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU time used so far by ``pid`` and by each of its descendants, apart, in seconds."""
+    return {p: _process_cpu_s(p) for p in tree(pid)}
+
+
+def cmdline(pid: int) -> str:
+    """The command line of ``pid`` (empty once it has gone)."""
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    return ""
+
+
+def core_times() -> dict[str, tuple[int, int]]:
+    """Each core's (busy, total) clock ticks since boot, from ``/proc/stat``: the whole
+    machine, whoever runs there."""
+    times: dict[str, tuple[int, int]] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *fields = line.split()
+            if not name.startswith("cpu") or name == "cpu":
+                continue
+            ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+            idle = ticks[3] + ticks[4]
+            times[name] = (sum(ticks) - idle, sum(ticks))
+    return times
+
+
+def core_busy(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> dict[str, float]:
+    """The share of each core's time spent busy between two ``core_times`` readings."""
+    shares: dict[str, float] = {}
+    for name, (busy, total) in after.items():
+        busy0, total0 = before.get(name, (busy, total))
+        shares[name] = round((busy - busy0) / (total - total0), 4) if total > total0 else 0.0
+    return shares
+
+
 def rss_mib(pid: int, *, children: bool = True) -> float:
     """Resident memory of ``pid`` (and its descendants unless ``children`` is False), MiB."""
     total_kib = 0

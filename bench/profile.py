@@ -24,7 +24,7 @@ from pathlib import Path
 import configs
 import loadgen
 import procs
-from run import HERE, REPO, free_port, gateway_command, mock_requests
+from harness import HERE, REPO, free_port, gateway_command, mock_requests
 
 PY_SPY = HERE / ".venv-tools/bin/py-spy"
 

@@ -61,7 +61,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
     return f"{value:.0f}x" if value >= 10 else f"{value:.1f}x"
 
 
-def _num(value: float | None, digits: int = 2) -> str:
+def num(value: float | None, digits: int = 2) -> str:
     if value is None:
         return "-"
     if abs(value) >= 100:
@@ -73,7 +73,7 @@ def _added(target: dict[str, float] | None, mock: dict[str, float] | None, metri
     """The proxy's value minus the mock's. Below zero means within the noise: shown as is."""
     if not target or not mock or not target.get("requests"):
         return "-"
-    return _num(target[metric] - mock[metric])
+    return num(target[metric] - mock[metric])
 
 
 def _added_pair(target: dict[str, float] | None, mock: dict[str, float] | None, short: bool) -> str:
@@ -113,15 +113,15 @@ def scenario_table(
             gw_cpu = gateway.get("cpu_ms_per_req") if gateway else None
             ll_cpu = litellm.get("cpu_ms_per_req") if litellm else None
             lines.append(
-                f"| {latency} ms | {concurrency} | {_num(mock['rps'] if mock else None)} "
-                f"| {_num(gw_rps)}{'*' if short[0] else ''} "
-                f"| {_num(ll_rps)}{'*' if short[1] else ''} "
+                f"| {latency} ms | {concurrency} | {num(mock['rps'] if mock else None)} "
+                f"| {num(gw_rps)}{'*' if short[0] else ''} "
+                f"| {num(ll_rps)}{'*' if short[1] else ''} "
                 f"| {'-' if any(short) else _ratio(gw_rps, ll_rps)} "
-                f"| {_num(gw_cpu, 3)} | {_num(ll_cpu)} | {_ratio(ll_cpu, gw_cpu)} "
+                f"| {num(gw_cpu, 3)} | {num(ll_cpu)} | {_ratio(ll_cpu, gw_cpu)} "
                 f"| {_added_pair(gateway, mock, short[0])} "
                 f"| {_added_pair(litellm, mock, short[1])} "
-                f"| {_num(gateway['errors'] if gateway else None, 0)} "
-                f"/ {_num(litellm['errors'] if litellm else None, 0)} |"
+                f"| {num(gateway['errors'] if gateway else None, 0)} "
+                f"/ {num(litellm['errors'] if litellm else None, 0)} |"
             )
     return "\n".join(lines)
 
@@ -136,14 +136,14 @@ def ttfb_table(ttfb: dict[tuple[str, int], dict[str, float]], latencies: list[in
         mock = ttfb.get((MOCK, latency))
         if mock is None:
             continue
-        cells = [f"{_num(mock['ttfb_p50_ms'])} / {_num(mock['ttfb_p99_ms'])}"]
+        cells = [f"{num(mock['ttfb_p50_ms'])} / {num(mock['ttfb_p99_ms'])}"]
         for target in (GATEWAY, LITELLM):
             row = ttfb.get((target, latency))
             if row is None:
                 cells += ["-", "-"]
                 continue
-            cells.append(f"{_num(row['ttfb_p50_ms'])} / {_num(row['ttfb_p99_ms'])}")
-            cells.append(_num(row["ttfb_p50_ms"] - mock["ttfb_p50_ms"]))
+            cells.append(f"{num(row['ttfb_p50_ms'])} / {num(row['ttfb_p99_ms'])}")
+            cells.append(num(row["ttfb_p50_ms"] - mock["ttfb_p50_ms"]))
         lines.append(f"| {latency} ms | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

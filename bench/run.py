@@ -14,47 +14,30 @@ probes time to first byte of streams, reads memory, and writes
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import shlex
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import configs
+import harness
 import loadgen
 import procs
 import report
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-CHAT_PATH = "/v1/chat/completions"
-START_TIMEOUT_S = 120.0
-SETTLE_S = 3.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ints(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part.strip()]
+from harness import CHAT_PATH, HERE, REPO, SETTLE_S, START_TIMEOUT_S
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--concurrency", type=_ints, default=[1, 16, 64, 256])
-    parser.add_argument("--latency", type=_ints, default=[0, 50], help="upstream latencies, ms")
+    parser.add_argument("--concurrency", type=harness.ints, default=[1, 16, 64, 256])
+    parser.add_argument(
+        "--latency", type=harness.ints, default=[0, 50], help="upstream latencies, ms"
+    )
     parser.add_argument(
         "--modes", default="plain,stream", help="plain (non-streaming), stream, or both"
     )
@@ -90,84 +73,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         # Smaller defaults; options given explicitly still win.
         parser.set_defaults(concurrency=[1, 64], latency=[0], repeats=2, seconds=5.0)
     args = parser.parse_args(argv)
-    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    args.modes = harness.names(args.modes)
+    args.targets = harness.names(args.targets)
     return args
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu_model": model,
-        "nproc": os.cpu_count(),
-        "kernel": f"Linux {platform.release()}",
-        "python": platform.python_version(),
-    }
-
-
-def _output(command: list[str]) -> str:
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-        if done.returncode == 0:
-            return done.stdout.strip()
-    return "unknown"
-
-
-def wrk_version() -> str:
-    # ``wrk --version`` prints its banner and exits 1.
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(
-            ["wrk", "--version"], capture_output=True, text=True, timeout=10, check=False
-        )
-        return (done.stdout or done.stderr).splitlines()[0].split(" Copyright")[0]
-    return "wrk"
 
 
 def versions(args: argparse.Namespace) -> tuple[str, str]:
     litellm_python = str(Path(args.litellm).parent / "python")
-    litellm = _output(
+    litellm = harness.command_output(
         [litellm_python, "-c", "import importlib.metadata as m; print(m.version('litellm'))"]
     )
-    if args.gateway_label:
-        return litellm, args.gateway_label
-    src = Path(args.gateway_src) if args.gateway_src else REPO
-    return litellm, _output(["git", "-C", str(src), "describe", "--always", "--dirty"])
+    return litellm, harness.gateway_version(args.gateway_src, args.gateway_label)
 
 
-def gateway_command(python: str, gateway_src: str | None, config: Path, port: int) -> list[str]:
-    """``gateway serve`` on ``port``, with a free health port where the version has one."""
-    command = [python, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)]
-    command += ["--host", "127.0.0.1"]
-    env = {**os.environ, "PYTHONPATH": gateway_src} if gateway_src else None
-    usage = subprocess.run(
-        [python, "-m", "gateway", "serve", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    ).stdout
-    if "--health-port" in usage:
-        command += ["--health-port", str(free_port())]
-    return command
-
-
-def mock_requests(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as response:
-        return int(json.loads(response.read())["chat"])
+# What each run keeps of ``harness.measure``'s row (the JSON's shape since the first reports).
+RUN_FIELDS = (
+    "rps",
+    "requests",
+    "errors",
+    "p50_ms",
+    "p90_ms",
+    "p99_ms",
+    "max_ms",
+    "cpu_s",
+    "forwarded",
+    "cpu_ms_per_req",
+)
 
 
 class Bench:
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args = args
         self.workdir = workdir
-        self.started: list[procs.Pinned] = []
-        self.mock_ports = {latency: free_port() for latency in args.latency}
+        self.processes = harness.Processes(workdir)
+        self.mock_ports = {latency: harness.free_port() for latency in args.latency}
         self.ports: dict[str, int] = {}
         self.pids: dict[str, int] = {}
 
@@ -175,43 +114,30 @@ class Bench:
 
     def start(self) -> None:
         args = self.args
-        listen = [f"--listen={port}:{lat}" for lat, port in self.mock_ports.items()]
-        mock = self._spawn(
-            "mock",
-            [
-                args.python,
-                str(HERE / "mock_upstream.py"),
-                *listen,
-                f"--chunks={args.chunks}",
-                f"--chunk-delay-ms={args.chunk_delay_ms}",
-            ],
+        mock = self.processes.start_mock(
+            args.python,
+            self.mock_ports,
             args.load_core,
+            chunks=args.chunks,
+            chunk_delay_ms=args.chunk_delay_ms,
         )
-        first_port = next(iter(self.mock_ports.values()))
-        mock.wait_http(f"http://127.0.0.1:{first_port}/health", START_TIMEOUT_S)
         self.pids[report.MOCK] = mock.pid
         config = configs.write_config(
             self.workdir / "config.yaml", configs.proxy_config(self.mock_ports)
         )
         if report.GATEWAY in args.targets:
-            port = free_port()
-            env = {"PYTHONPATH": args.gateway_src} if args.gateway_src else {}
-            gateway = self._spawn(
-                "gateway",
-                gateway_command(args.python, args.gateway_src, config, port),
-                args.proxy_core,
-                env=env,
+            gateway, port = self.processes.start_gateway(
+                "gateway", args.python, args.gateway_src, config, args.proxy_core
             )
-            gateway.wait_http(f"http://127.0.0.1:{port}/v1/models", START_TIMEOUT_S)
             self.ports[report.GATEWAY], self.pids[report.GATEWAY] = port, gateway.pid
         if report.LITELLM in args.targets:
-            port = free_port()
+            port = harness.free_port()
             env = {
                 # No network at start-up: use the cost map shipped in the package.
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                 "LITELLM_TELEMETRY": "False",
             }
-            litellm = self._spawn(
+            litellm = self.processes.spawn(
                 "litellm",
                 [
                     args.litellm,
@@ -230,18 +156,8 @@ class Bench:
             litellm.wait_http(f"http://127.0.0.1:{port}/health/liveliness", START_TIMEOUT_S)
             self.ports[report.LITELLM], self.pids[report.LITELLM] = port, litellm.pid
 
-    def _spawn(
-        self, name: str, command: list[str], core: str, env: dict[str, str] | None = None
-    ) -> procs.Pinned:
-        process = procs.Pinned(
-            name, command, cores=core, log=self.workdir / f"{name}.log", env=env, cwd=self.workdir
-        )
-        self.started.append(process)
-        return process
-
     def stop(self) -> None:
-        for process in reversed(self.started):
-            process.stop()
+        self.processes.stop()
 
     # --- measuring ---------------------------------------------------------------
 
@@ -258,39 +174,22 @@ class Bench:
     def measure(
         self, target: str, stream: bool, latency: int, concurrency: int, seconds: float
     ) -> dict[str, Any]:
-        pid = self.pids[target]
-        mock_port = self.mock_ports[latency]
-        procs.wait_quiet(pid)
-        forwarded_before = mock_requests(mock_port)
-        cpu_before = procs.cpu_seconds(pid)
-        result = loadgen.run_wrk(
+        row = harness.measure(
+            self.pids[target],
             self.url(target, latency),
             self.body_file(latency, stream),
+            self.mock_ports[latency],
+            api_key=None if target == report.MOCK else configs.MASTER_KEY,
             concurrency=concurrency,
             seconds=seconds,
-            api_key=None if target == report.MOCK else configs.MASTER_KEY,
             core=self.args.load_core,
         )
-        # Requests cut off when wrk stopped still finish (or abort) inside the proxy:
-        # charge all the CPU to all the requests it forwarded.
-        procs.wait_quiet(pid)
-        cpu = procs.cpu_seconds(pid) - cpu_before
-        forwarded = mock_requests(mock_port) - forwarded_before
         return {
             "target": target,
             "stream": stream,
             "latency_ms": latency,
             "concurrency": concurrency,
-            "rps": result.rps,
-            "requests": result.requests,
-            "errors": result.errors,
-            "p50_ms": result.p50_ms,
-            "p90_ms": result.p90_ms,
-            "p99_ms": result.p99_ms,
-            "max_ms": result.max_ms,
-            "cpu_s": cpu,
-            "forwarded": forwarded,
-            "cpu_ms_per_req": cpu * 1000.0 / forwarded if forwarded else None,
+            **{k: row[k] for k in RUN_FIELDS},
         }
 
     def probe(self, target: str, latency: int) -> dict[str, Any]:
@@ -386,7 +285,7 @@ def _measure_all(
         memory[target]["after_main_mib"] = procs.rss_mib(bench.pids[target], children=False)
     litellm_version, gateway_version = versions(args)
     return {
-        "machine": machine(),
+        "machine": harness.machine(),
         "litellm_version": litellm_version,
         "gateway_version": gateway_version,
         "command": shlex.join(["python", "bench/run.py", *sys.argv[1:]]),
@@ -401,7 +300,7 @@ def _measure_all(
             "ttfb_seconds": args.ttfb_seconds,
             "proxy_core": args.proxy_core,
             "load_core": args.load_core,
-            "load_generator": wrk_version(),
+            "load_generator": harness.wrk_version(),
         },
         "memory": memory,
         "runs": runs,

@@ -22,7 +22,7 @@ from typing import Any
 import configs
 import loadgen
 import procs
-from run import HERE, free_port, gateway_command, mock_requests
+from harness import HERE, free_port, gateway_command, mock_requests
 
 SEGMENT_S = 60.0
 WARMUP_S = 30.0
