@@ -27,6 +27,7 @@ from gateway.providers.base import Operation, StreamChunk, UpstreamCall, Upstrea
 from gateway.providers.retry_after import parse_retry_after
 from gateway.providers.sse import sse_events
 from gateway.providers.translate import (
+    CHAT_PARAMS,
     TranslationError,
     as_int,
     call_function,
@@ -49,24 +50,7 @@ KEY_ENV = "ANTHROPIC_API_KEY"
 DEFAULT_MAX_TOKENS = 4096
 
 # The OpenAI chat parameters this translation expresses; others are refused or dropped.
-SUPPORTED_PARAMS = frozenset(
-    {
-        "model",
-        "messages",
-        "stream",
-        "stream_options",
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "top_p",
-        "top_k",
-        "stop",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "user",
-    }
-)
+SUPPORTED_PARAMS = CHAT_PARAMS | {"parallel_tool_calls", "user"}
 
 # Anthropic stop_reason -> OpenAI finish_reason.
 FINISH_REASONS = {

@@ -2,18 +2,17 @@
 
 Both speak ``generateContent`` / ``streamGenerateContent?alt=sse``; they differ
 only in where requests go and how they are authorised (an API key, or an OAuth
-token from ``vertex_auth``). Everything about the format lives here: messages
-to ``contents``, tools to function declarations, candidates to choices,
-``usageMetadata`` to usage, safety blocks to ``ContentPolicyViolation`` (so
-``content_policy_fallbacks`` apply), and embeddings (``embedContent``,
-``batchEmbedContents``, Vertex ``predict``).
+token from ``vertex_auth``). This module holds the provider: the calls, the
+error taxonomy (safety blocks are ``ContentPolicyViolation``, so
+``content_policy_fallbacks`` apply) and embeddings (``embedContent``,
+``batchEmbedContents``, Vertex ``predict``); ``gemini_request`` and
+``gemini_response`` translate chat requests and answers.
 """
 
 from __future__ import annotations
 
 import enum
 import time
-import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -29,23 +28,16 @@ from gateway.errors import (
     upstream_error_for_status,
 )
 from gateway.providers.base import Operation, StreamChunk, UpstreamCall, UpstreamResult, Usage
+from gateway.providers.gemini_request import SUPPORTED_PARAMS, generate_request
+from gateway.providers.gemini_response import StreamTranslator, blocked_reason, chat_completion
 from gateway.providers.retry_after import parse_retry_after
 from gateway.providers.sse import sse_events
 from gateway.providers.translate import (
     TranslationError,
     as_int,
-    call_function,
     check_params,
-    conversation,
     embedding_inputs,
     embedding_list,
-    function_tools,
-    max_output_tokens,
-    parse_data_url,
-    stop_list,
-    text_of,
-    tool_call,
-    usage_json,
 )
 from gateway.providers.transport import UpstreamPool
 from gateway.providers.upstream import PrimedStream, Upstream, json_object
@@ -53,64 +45,8 @@ from gateway.providers.upstream import PrimedStream, Upstream, json_object
 AI_STUDIO_BASE = "https://generativelanguage.googleapis.com/v1beta"
 KEY_ENV = "GEMINI_API_KEY"
 
-SUPPORTED_PARAMS = frozenset(
-    {
-        "model",
-        "messages",
-        "stream",
-        "stream_options",
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "top_p",
-        "top_k",
-        "stop",
-        "n",
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-        "response_format",
-        "tools",
-        "tool_choice",
-    }
-)
 SUPPORTED_EMBEDDING_PARAMS = frozenset({"model", "input", "dimensions", "encoding_format"})
 
-SAFETY_FINISH = frozenset(
-    {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
-)
-FINISH_REASONS = {
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-    **dict.fromkeys(SAFETY_FINISH, "content_filter"),
-}
-# Gemini's function parameter schema is a subset of OpenAPI 3.0; other keys are refused upstream.
-SCHEMA_KEYS = frozenset(
-    {
-        "type",
-        "format",
-        "title",
-        "description",
-        "nullable",
-        "enum",
-        "maxItems",
-        "minItems",
-        "properties",
-        "required",
-        "minProperties",
-        "maxProperties",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "example",
-        "anyOf",
-        "propertyOrdering",
-        "default",
-        "items",
-        "minimum",
-        "maximum",
-    }
-)
 _CONTEXT_WINDOW_HINTS = (
     "exceeds the maximum number of tokens",
     "input token count",
@@ -324,237 +260,6 @@ def read_error(raw: bytes) -> tuple[str | None, str, list[str], float | None]:
     return (str(status) if status else None), str(error.get("message") or ""), reasons, delay
 
 
-def blocked_reason(answer: Mapping[str, Any], *, whole: bool) -> str | None:
-    """Why Gemini refused to answer, or None. ``whole``: a complete (non-streamed) answer."""
-    feedback = answer.get("promptFeedback")
-    if isinstance(feedback, dict) and feedback.get("blockReason"):
-        detail = feedback.get("blockReasonMessage")
-        return f"prompt blocked ({feedback['blockReason']})" + (f": {detail}" if detail else "")
-    candidates = answer.get("candidates")
-    if not isinstance(candidates, list) or not candidates:
-        return None
-    reasons = [c.get("finishReason") for c in candidates if isinstance(c, dict)]
-    if all(reason in SAFETY_FINISH for reason in reasons) and (
-        whole or not any(_parts(c) for c in candidates)
-    ):
-        return f"answer blocked ({reasons[0]})"
-    return None
-
-
-# --- the request: OpenAI chat -> generateContent --------------------------------------
-
-
-def generate_request(body: Mapping[str, Any]) -> dict[str, Any]:
-    system, contents = _contents(body.get("messages"))
-    request: dict[str, Any] = {"contents": contents}
-    if system:
-        request["systemInstruction"] = {"parts": [{"text": text} for text in system]}
-    config = _generation_config(body)
-    if config:
-        request["generationConfig"] = config
-    tools = _tools(body.get("tools"))
-    if tools:
-        request["tools"] = [{"functionDeclarations": tools}]
-        choice = _tool_config(body.get("tool_choice"))
-        if choice is not None:
-            request["toolConfig"] = {"functionCallingConfig": choice}
-    return request
-
-
-def _contents(raw: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    system: list[str] = []
-    contents: list[dict[str, Any]] = []
-    names: dict[str, str] = {}  # tool call id -> function name, for function responses
-    for where, role, message in conversation(raw, system):
-        if role == "user":
-            _append(contents, "user", _user_parts(message.get("content"), f"{where}.content"))
-        elif role == "assistant":
-            _append(contents, "model", _model_parts(message, where, names))
-        else:
-            _append(contents, "user", [_function_response(message, where, names)])
-    return system, contents
-
-
-def _append(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any]]) -> None:
-    if not parts:
-        return
-    if contents and contents[-1]["role"] == role:
-        contents[-1]["parts"].extend(parts)
-    else:
-        contents.append({"role": role, "parts": parts})
-
-
-def _user_parts(content: Any, where: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}]
-    if not isinstance(content, list):
-        raise TranslationError(f"{where}: expected a string or an array of parts", param=where)
-    parts: list[dict[str, Any]] = []
-    for index, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            parts.append({"text": str(part.get("text", ""))})
-        elif kind == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            if not isinstance(url, str):
-                raise TranslationError(f"{where}[{index}].image_url.url: expected a string")
-            inline = parse_data_url(url)
-            if inline is not None:
-                parts.append({"inlineData": {"mimeType": inline[0], "data": inline[1]}})
-            else:
-                parts.append({"fileData": {"mimeType": _guess_image_type(url), "fileUri": url}})
-        else:
-            raise TranslationError(
-                f"{where}[{index}]: content parts of type {kind!r} are not supported by gemini",
-                param=where,
-            )
-    return parts
-
-
-def _guess_image_type(url: str) -> str:
-    path = url.split("?", 1)[0].lower()
-    for suffix, media in ((".png", "image/png"), (".webp", "image/webp"), (".gif", "image/gif")):
-        if path.endswith(suffix):
-            return media
-    return "image/jpeg"
-
-
-def _model_parts(
-    message: Mapping[str, Any], where: str, names: dict[str, str]
-) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    text = text_of(message.get("content"), f"{where}.content")
-    if text:
-        parts.append({"text": text})
-    for index, call in enumerate(message.get("tool_calls") or []):
-        function = call_function(call, where, index)
-        name = str(function.get("name", ""))
-        if call.get("id"):
-            names[str(call["id"])] = name
-        parts.append({"functionCall": {"name": name, "args": _json_arguments(function, where)}})
-    return parts
-
-
-def _json_arguments(function: Mapping[str, Any], where: str) -> dict[str, Any]:
-    raw = function.get("arguments")
-    if raw in (None, ""):
-        return {}
-    try:
-        value = orjson.loads(raw) if isinstance(raw, str) else raw
-    except orjson.JSONDecodeError:
-        raise TranslationError(f"{where}: tool call arguments are not valid JSON") from None
-    if not isinstance(value, dict):
-        raise TranslationError(f"{where}: tool call arguments must be a JSON object")
-    return value
-
-
-def _function_response(
-    message: Mapping[str, Any], where: str, names: dict[str, str]
-) -> dict[str, Any]:
-    call_id = message.get("tool_call_id")
-    name = names.get(str(call_id)) if call_id else None
-    if name is None:
-        raise TranslationError(
-            f"{where}.tool_call_id: no earlier assistant tool call has id {call_id!r}",
-            param=f"{where}.tool_call_id",
-        )
-    text = text_of(message.get("content"), f"{where}.content")
-    try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        parsed = None
-    response = parsed if isinstance(parsed, dict) else {"content": text}
-    return {"functionResponse": {"name": name, "response": response}}
-
-
-def _generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    for source, target in (
-        ("temperature", "temperature"),
-        ("top_p", "topP"),
-        ("top_k", "topK"),
-        ("n", "candidateCount"),
-        ("seed", "seed"),
-        ("presence_penalty", "presencePenalty"),
-        ("frequency_penalty", "frequencyPenalty"),
-    ):
-        if body.get(source) is not None:
-            config[target] = body[source]
-    limit = max_output_tokens(body)
-    if limit is not None:
-        config["maxOutputTokens"] = limit
-    stops = stop_list(body.get("stop"))
-    if stops:
-        config["stopSequences"] = stops
-    response_format = body.get("response_format")
-    if isinstance(response_format, dict):
-        kind = response_format.get("type")
-        if kind in ("json_object", "json_schema"):
-            config["responseMimeType"] = "application/json"
-        schema = response_format.get("json_schema")
-        if kind == "json_schema" and isinstance(schema, dict) and schema.get("schema"):
-            config["responseSchema"] = clean_schema(schema["schema"])
-    return config
-
-
-def _tools(raw: Any) -> list[dict[str, Any]]:
-    declarations = []
-    for function in function_tools(raw):
-        declaration: dict[str, Any] = {"name": function.get("name")}
-        if function.get("description"):
-            declaration["description"] = function["description"]
-        parameters = function.get("parameters")
-        # Gemini refuses an object schema without properties: a function without arguments.
-        if isinstance(parameters, dict) and parameters.get("properties"):
-            declaration["parameters"] = clean_schema(parameters)
-        declarations.append(declaration)
-    return declarations
-
-
-def clean_schema(schema: Any) -> Any:
-    """A JSON schema reduced to the OpenAPI subset Gemini accepts."""
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kinds = [k for k in kind if k != "null"]
-        if len(kinds) < len(kind):
-            out["nullable"] = True
-        kind = kinds[0] if kinds else "string"
-    if kind is not None:
-        out["type"] = kind
-    if "const" in schema and "enum" not in schema:
-        out["enum"] = [schema["const"]]
-    for key, value in schema.items():
-        if key not in SCHEMA_KEYS or key == "type":
-            continue
-        if key == "properties" and isinstance(value, dict):
-            out[key] = {name: clean_schema(child) for name, child in value.items()}
-        elif key == "items":
-            out[key] = clean_schema(value)
-        elif key == "anyOf" and isinstance(value, list):
-            out[key] = [clean_schema(child) for child in value]
-        else:
-            out[key] = value
-    return out
-
-
-def _tool_config(choice: Any) -> dict[str, Any] | None:
-    if choice is None:
-        return None
-    if choice == "auto":
-        return {"mode": "AUTO"}
-    if choice == "required":
-        return {"mode": "ANY"}
-    if choice == "none":
-        return {"mode": "NONE"}
-    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        return {"mode": "ANY", "allowedFunctionNames": [choice["function"].get("name")]}
-    raise TranslationError("'tool_choice' is not valid", param="tool_choice")
-
-
 def _embed_content(text: str, dimensions: Any) -> dict[str, Any]:
     request: dict[str, Any] = {"content": {"parts": [{"text": text}]}}
     if dimensions is not None:
@@ -574,152 +279,3 @@ def _vectors(answer: Mapping[str, Any]) -> tuple[list[list[float]], int | None]:
     if "embedding" in answer:
         return [list(answer["embedding"].get("values") or [])], None
     return [list(e.get("values") or []) for e in answer.get("embeddings") or []], None
-
-
-# --- the answer: GenerateContentResponse -> OpenAI ------------------------------------
-
-
-def _parts(candidate: Mapping[str, Any]) -> list[dict[str, Any]]:
-    content = candidate.get("content")
-    parts = content.get("parts") if isinstance(content, dict) else None
-    return [p for p in parts or [] if isinstance(p, dict)]
-
-
-def _text(parts: list[dict[str, Any]]) -> str:
-    # Thought summaries are the model's reasoning, not its answer.
-    return "".join(str(p["text"]) for p in parts if "text" in p and not p.get("thought"))
-
-
-def _calls(parts: list[dict[str, Any]], first_index: int) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-    for part in parts:
-        call = part.get("functionCall")
-        if isinstance(call, dict):
-            call_id = str(call.get("id") or f"call_{uuid.uuid4().hex[:24]}")
-            entry = tool_call(call_id, call.get("name"), call.get("args"))
-            calls.append({"index": first_index + len(calls), **entry})
-    return calls
-
-
-def _finish(reason: Any, has_calls: bool) -> str:
-    if has_calls and reason in (None, "STOP"):
-        return "tool_calls"
-    return FINISH_REASONS.get(str(reason), "stop")
-
-
-def usage_of(raw: Any) -> Usage:
-    usage = raw if isinstance(raw, dict) else {}
-    return Usage(
-        prompt_tokens=as_int(usage.get("promptTokenCount"))
-        + as_int(usage.get("toolUsePromptTokenCount")),
-        # Thinking tokens are billed as output, as OpenAI counts reasoning tokens.
-        completion_tokens=as_int(usage.get("candidatesTokenCount"))
-        + as_int(usage.get("thoughtsTokenCount")),
-        cached_tokens=as_int(usage.get("cachedContentTokenCount")),
-    )
-
-
-def _usage_json(raw: Any, usage: Usage) -> dict[str, Any]:
-    thoughts = as_int(raw.get("thoughtsTokenCount")) if isinstance(raw, dict) else 0
-    return {
-        **usage_json(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
-        "completion_tokens_details": {"reasoning_tokens": thoughts},
-    }
-
-
-def chat_completion(
-    answer: Mapping[str, Any], model: str, created: int
-) -> tuple[dict[str, Any], Usage]:
-    choices = []
-    for position, candidate in enumerate(answer.get("candidates") or []):
-        parts = _parts(candidate)
-        calls = _calls(parts, 0)
-        text = _text(parts)
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": text if text or not calls else None,
-            "refusal": None,
-        }
-        if calls:
-            message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"} for c in calls]
-        choices.append(
-            {
-                "index": as_int(candidate.get("index")) or position,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": _finish(candidate.get("finishReason"), bool(calls)),
-            }
-        )
-    raw_usage = answer.get("usageMetadata")
-    usage = usage_of(raw_usage)
-    body = {
-        "id": "chatcmpl-" + str(answer.get("responseId") or uuid.uuid4().hex),
-        "object": "chat.completion",
-        "created": created,
-        "model": str(answer.get("modelVersion") or model),
-        "choices": choices,
-        "usage": _usage_json(raw_usage, usage),
-        "system_fingerprint": None,
-    }
-    return body, usage
-
-
-class StreamTranslator:
-    """Turns streamed ``GenerateContentResponse`` events into OpenAI chunks."""
-
-    def __init__(self, model: str, created: int) -> None:
-        self._base: dict[str, Any] = {
-            "id": "chatcmpl-" + uuid.uuid4().hex,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": None,
-        }
-        self._calls: dict[int, int] = {}  # candidate index -> tool calls so far
-        self._roles_sent: set[int] = set()
-        self._usage: Any = None
-        self.started = False
-        self.finished = False
-
-    def feed(self, answer: Mapping[str, Any]) -> list[StreamChunk]:
-        if not self.started:
-            if answer.get("responseId"):
-                self._base["id"] = "chatcmpl-" + str(answer["responseId"])
-            if answer.get("modelVersion"):
-                self._base["model"] = str(answer["modelVersion"])
-        if answer.get("usageMetadata"):
-            self._usage = answer["usageMetadata"]
-        chunks = []
-        for position, candidate in enumerate(answer.get("candidates") or []):
-            index = as_int(candidate.get("index")) or position
-            parts = _parts(candidate)
-            delta: dict[str, Any] = {}
-            if index not in self._roles_sent:
-                self._roles_sent.add(index)
-                delta["role"] = "assistant"
-            text = _text(parts)
-            if text or "role" in delta:
-                delta["content"] = text
-            seen = self._calls.get(index, 0)
-            calls = _calls(parts, seen)
-            if calls:
-                self._calls[index] = seen + len(calls)
-                delta["tool_calls"] = calls
-            reason = candidate.get("finishReason")
-            finish = _finish(reason, bool(self._calls.get(index))) if reason else None
-            if finish is not None:
-                self.finished = True
-            if delta or finish is not None:
-                chunks.append(self._chunk(index, delta, finish))
-        if chunks:
-            self.started = True
-        return chunks
-
-    def usage_chunk(self) -> StreamChunk:
-        usage = usage_of(self._usage)
-        body = {**self._base, "choices": [], "usage": _usage_json(self._usage, usage)}
-        return StreamChunk(data=orjson.dumps(body), usage=usage, usage_only=True)
-
-    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None) -> StreamChunk:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return StreamChunk(data=orjson.dumps({**self._base, "choices": [choice]}))

@@ -18,6 +18,26 @@ import orjson
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base64,(?P<data>.*)$", re.S)
 
 
+# The OpenAI chat parameters every translation expresses (sampling, stop, tools, output
+# length, streaming); each provider adds its own to these.
+CHAT_PARAMS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop",
+        "tools",
+        "tool_choice",
+    }
+)
+
+
 class TranslationError(ValueError):
     """A request that cannot be translated; ``param`` names the offending field."""
 
