@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from support.mock_server import MockServer, wait_event, write_sse
+from support.mock_server import MockServer, split, wait_event, write_sse
 from support.schema import (
     Check,
     any_object,
@@ -245,9 +245,7 @@ class MockAnthropic(MockServer):
         problems = validate(REQUEST, body)
         if not problems:
             problems = conversation_problems(body)
-        if problems:
-            for problem in problems:
-                self.violation(problem)
+        if self.violated(problems):
             return _error(Error(400, "invalid_request_error", "; ".join(problems)))
         if isinstance(behaviour, Error):
             return _error(behaviour)
@@ -409,16 +407,3 @@ def _error(error: Error) -> web.Response:
         status=error.status,
         headers=headers,
     )
-
-
-def split(text: str, parts: int) -> list[str]:
-    if not text:
-        return [""]
-    parts = max(1, min(parts, len(text)))
-    size, extra = divmod(len(text), parts)
-    pieces, start = [], 0
-    for index in range(parts):
-        end = start + size + (1 if index < extra else 0)
-        pieces.append(text[start:end])
-        start = end
-    return pieces

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from support.mock_server import MockServer, write_sse
+from support.mock_upstream import openai_usage
 from support.schema import (
     Check,
     any_object,
@@ -180,9 +181,7 @@ class MockAzure(MockServer):
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         recorded, behaviour = await self.record(request)
         problems = self._problems(request, recorded, CHAT)
-        if problems:
-            for problem in problems:
-                self.violation(problem)
+        if self.violated(problems):
             return _error(Error(400, "BadRequest", "; ".join(problems)))
         if isinstance(behaviour, Error):
             return _error(behaviour)
@@ -203,10 +202,11 @@ class MockAzure(MockServer):
                     },
                 }
             ]
-            finish, usage = "tool_calls", _usage(Text(prompt_tokens=80, completion_tokens=17))
+            finish, usage = "tool_calls", openai_usage(80, 17)
         else:
             message["content"] = behaviour.content
-            finish, usage = "stop", _usage(behaviour)
+            finish = "stop"
+            usage = openai_usage(behaviour.prompt_tokens, behaviour.completion_tokens)
         return web.json_response(
             {
                 "id": "chatcmpl-AzureMock0001",
@@ -289,14 +289,14 @@ class MockAzure(MockServer):
                     response,
                     chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, None),
                 )
-            finish, usage = "tool_calls", _usage(Text(prompt_tokens=80, completion_tokens=17))
+            finish, usage = "tool_calls", openai_usage(80, 17)
         else:
             size = max(1, len(reply.content) // reply.chunks)
             for start in range(0, len(reply.content), size):
                 await write_sse(
                     response, chunk({"content": reply.content[start : start + size]}, None)
                 )
-            finish, usage = "stop", _usage(reply)
+            finish, usage = "stop", openai_usage(reply.prompt_tokens, reply.completion_tokens)
         await write_sse(response, chunk({}, finish))
         if (body.get("stream_options") or {}).get("include_usage"):
             await write_sse(response, {**base, "choices": [], "usage": usage})
@@ -307,9 +307,7 @@ class MockAzure(MockServer):
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         recorded, _ = await self.record(request)
         problems = self._problems(request, recorded, EMBEDDINGS)
-        if problems:
-            for problem in problems:
-                self.violation(problem)
+        if self.violated(problems):
             return _error(Error(400, "BadRequest", "; ".join(problems)))
         inputs = recorded.body["input"]
         items = inputs if isinstance(inputs, list) else [inputs]
@@ -324,21 +322,6 @@ class MockAzure(MockServer):
                 "usage": {"prompt_tokens": 3 * len(items), "total_tokens": 3 * len(items)},
             }
         )
-
-
-def _usage(reply: Text) -> dict[str, Any]:
-    return {
-        "prompt_tokens": reply.prompt_tokens,
-        "completion_tokens": reply.completion_tokens,
-        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {
-            "reasoning_tokens": 0,
-            "audio_tokens": 0,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
-        },
-    }
 
 
 def _error(error: Error) -> web.Response:

@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from support.mock_server import MockServer, wait_event, write_sse
+from support.mock_server import MockServer, split, wait_event, write_sse
 from support.schema import (
     Check,
     any_object,
@@ -441,9 +441,7 @@ class MockGemini(MockServer):
             ]
         if method == "streamGenerateContent" and request.query.get("alt") != "sse":
             problems.append("streamGenerateContent without alt=sse")
-        if problems:
-            for problem in problems:
-                self.violation(problem)
+        if self.violated(problems):
             return _error(Error(400, "INVALID_ARGUMENT", "; ".join(problems)))
         if isinstance(behaviour, Error):
             return _error(behaviour)
@@ -548,7 +546,7 @@ def _stream_events(behaviour: Any, model: str, serial: int, vertex: bool) -> lis
     if isinstance(behaviour, (Blocked, Call)):
         return [_answer_body(behaviour, model, serial, vertex)]
     meta = _meta(model, serial, vertex)
-    pieces = _split(behaviour.content, behaviour.chunks)
+    pieces = split(behaviour.content, behaviour.chunks)
     events = []
     for index, piece in enumerate(pieces):
         candidate: dict[str, Any] = {
@@ -567,17 +565,6 @@ def _stream_events(behaviour: Any, model: str, serial: int, vertex: bool) -> lis
             }
         events.append(event)
     return events
-
-
-def _split(text: str, parts: int) -> list[str]:
-    parts = max(1, min(parts, len(text) or 1))
-    size, extra = divmod(len(text), parts)
-    pieces, start = [], 0
-    for index in range(parts):
-        end = start + size + (1 if index < extra else 0)
-        pieces.append(text[start:end])
-        start = end
-    return pieces
 
 
 def vector_for(text: str, dimensions: int = 6) -> list[float]:

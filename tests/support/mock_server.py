@@ -1,15 +1,15 @@
-"""The frame of the provider mocks: a real aiohttp server in a thread, scripted and strict.
+"""The frame of the provider mocks: a server thread that records, is scripted, and is strict.
 
-A subclass adds its provider's routes. Every request is recorded; a request
-that breaks the provider's documented schema is answered with the provider's
-400 *and* recorded in ``violations``, which the fixtures turn into a test
-failure. Replies are scripted per call (``script``), else ``default`` answers.
+A subclass adds its provider's routes and holds only its wire format. Every
+request is recorded; a request that breaks the provider's documented schema is
+answered with the provider's 400 *and* recorded in ``violations``, which the
+fixtures turn into a test failure. Replies are scripted per call (``script``),
+else ``default`` answers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 import time
@@ -20,8 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
-START_TIMEOUT_S = 10.0
-STOP_TIMEOUT_S = 10.0
+from support.server_thread import ServerThread
+
+# The upper bound of anything a mock waits on, so no test can hang on a mock.
 MAX_WAIT_S = 30.0
 
 
@@ -35,115 +36,62 @@ class Recorded:
     raw: bytes
 
 
-class MockServer:
-    """Subclasses implement ``add_routes``; use as a context manager."""
+class MockServer(ServerThread):
+    """Subclasses implement ``add_routes`` and ``default_behaviour``."""
 
     name = "mock"
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._queue: deque[Any] = deque()
-        self._default: Any = None
+        self._default: Any = self.default_behaviour()
         self._requests: list[Recorded] = []
         self._violations: list[str] = []
-        self._ready = threading.Event()
-        self._start_error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
-
-    # --- lifecycle ---------------------------------------------------------------
-
-    def add_routes(self, app: web.Application) -> None:
-        raise NotImplementedError
 
     def default_behaviour(self) -> Any:
         raise NotImplementedError
 
-    def start(self) -> MockServer:
-        self._default = self.default_behaviour()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT_S):
-            raise RuntimeError(f"{self.name} did not start in time")
-        if self._start_error is not None:
-            raise RuntimeError(f"{self.name} failed to start") from self._start_error
-        return self
-
-    def stop(self) -> None:
-        loop, runner = self._loop, self._runner
-        if loop is not None and runner is not None and loop.is_running():
-            future = asyncio.run_coroutine_threadsafe(runner.cleanup(), loop)
-            with contextlib.suppress(Exception):
-                future.result(timeout=STOP_TIMEOUT_S)
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=STOP_TIMEOUT_S)
-            self._thread = None
-
-    def __enter__(self) -> MockServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def origin(self) -> str:
-        if self._port is None:
-            raise RuntimeError(f"{self.name} is not running")
-        return f"http://127.0.0.1:{self._port}"
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve())
-        except BaseException as exc:
-            self._start_error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
-
-    async def _serve(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        self.add_routes(app)
-        app.router.add_route("*", "/{tail:.*}", self._unknown)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self._port = runner.addresses[0][1]
-
-    async def _unknown(self, request: web.Request) -> web.StreamResponse:
+    async def unknown(self, request: web.Request) -> web.StreamResponse:
         await self.record(request)
         self.violation(f"{request.method} {request.path}: no such endpoint")
         return web.json_response({"error": "not found"}, status=404)
 
-    # --- scripting and recording -----------------------------------------------------
+    # --- scripting ---------------------------------------------------------------------
 
     def script(self, *behaviours: Any) -> None:
+        """Queue behaviours for the next calls, in order (after any already queued)."""
         with self._lock:
             self._queue.extend(behaviours)
 
-    def set_default(self, behaviour: Any) -> None:
+    @property
+    def default(self) -> Any:
+        with self._lock:
+            return self._default
+
+    @default.setter
+    def default(self, behaviour: Any) -> None:
         with self._lock:
             self._default = behaviour
 
+    def set_default(self, behaviour: Any) -> None:
+        self.default = behaviour
+
+    def pending(self) -> int:
+        """Scripted behaviours not used yet."""
+        with self._lock:
+            return len(self._queue)
+
     def reset(self) -> None:
+        """Forget requests, script and violations; the default goes back to its first value."""
         with self._lock:
             self._queue.clear()
             self._default = self.default_behaviour()
             self._requests.clear()
             self._violations.clear()
+
+    # --- what happened -----------------------------------------------------------------
 
     @property
     def requests(self) -> list[Recorded]:
@@ -152,6 +100,17 @@ class MockServer:
 
     def requests_to(self, fragment: str) -> list[Recorded]:
         return [r for r in self.requests if fragment in r.path]
+
+    def calls(self, path: str | None = None) -> int:
+        with self._lock:
+            return sum(1 for r in self._requests if path is None or r.path == path)
+
+    def last_request(self, path: str | None = None) -> Recorded:
+        with self._lock:
+            for request in reversed(self._requests):
+                if path is None or request.path == path:
+                    return request
+        raise AssertionError(f"{self.name} received no request for {path or 'any path'}")
 
     @property
     def violations(self) -> list[str]:
@@ -162,7 +121,14 @@ class MockServer:
         with self._lock:
             self._violations.append(problem)
 
+    def violated(self, problems: list[str]) -> bool:
+        """Record each of ``problems`` as a violation; True when there was any."""
+        for problem in problems:
+            self.violation(problem)
+        return bool(problems)
+
     def wait_for(self, predicate: Callable[[list[Recorded]], bool], timeout: float = 10.0) -> bool:
+        """Wait until the requests so far satisfy ``predicate``; False when the wait ran out."""
         deadline = time.monotonic() + min(timeout, MAX_WAIT_S)
         with self._changed:
             while not predicate(self._requests):
@@ -171,6 +137,10 @@ class MockServer:
                     return False
                 self._changed.wait(left)
             return True
+
+    def wait_for_calls(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until at least ``count`` requests arrived; False when the wait ran out."""
+        return self.wait_for(lambda requests: len(requests) >= count, timeout)
 
     async def record(self, request: web.Request, *, take: bool = True) -> tuple[Recorded, Any]:
         """Record ``request``; with ``take``, pop the behaviour that answers it."""
@@ -215,3 +185,17 @@ async def wait_event(event: threading.Event | None) -> bool:
             return False
         await asyncio.sleep(0.01)
     return True
+
+
+def split(text: str, parts: int) -> list[str]:
+    """``text`` in at most ``parts`` non-empty pieces that join back to it (streamed replies)."""
+    if not text:
+        return [""]
+    parts = max(1, min(parts, len(text)))
+    size, extra = divmod(len(text), parts)
+    pieces, start = [], 0
+    for index in range(parts):
+        end = start + size + (1 if index < extra else 0)
+        pieces.append(text[start:end])
+        start = end
+    return pieces

@@ -1,7 +1,7 @@
 """A mock OpenAI upstream: a real aiohttp server on 127.0.0.1 speaking OpenAI's wire format.
 
-The server runs in a background thread with its own event loop, so sync and
-async tests alike can use it, and the gateway reaches it over real TCP.
+It is a ``MockServer`` (a server thread that records every request and
+answers from a script); this module holds OpenAI's wire format.
 
 Behaviour is scripted per call. ``script()`` queues replies for the next calls,
 in order; when the queue is empty, ``default`` answers::
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import enum
 import hashlib
 import itertools
@@ -31,20 +30,17 @@ import json
 import struct
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from support.mock_server import MAX_WAIT_S, MockServer, split, write_sse
+
 DEFAULT_CONTENT = "Hello from the mock upstream."
 EMBEDDING_DIMENSIONS = 8
-# Upper bounds for anything the mock waits on, so no test can hang on the mock.
-MAX_WAIT_S = 30.0
 POLL_S = 0.01
-START_TIMEOUT_S = 10.0
-STOP_TIMEOUT_S = 10.0
 
 
 class Ending(enum.Enum):
@@ -117,149 +113,41 @@ class Raw:
 Behaviour = Reply | Fail | Raw
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-case names
-    body: Any  # parsed JSON, or None when the body was not JSON
-    raw: bytes
-
-
 def embedding_for(item: Any, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
     """The mock's deterministic vector for one input (exact in float32, so base64 round-trips)."""
     digest = hashlib.sha256(json.dumps(item).encode()).digest()
     return [(digest[i % len(digest)] - 128) / 128.0 for i in range(dimensions)]
 
 
-class MockUpstream:
-    """The mock server. Use as a context manager, or ``start()`` / ``stop()``."""
+class MockUpstream(MockServer):
+    """The mock server of OpenAI's API. Use as a context manager, or ``start()`` / ``stop()``."""
+
+    name = "mock-upstream"
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls_changed = threading.Condition(self._lock)
-        self._queue: deque[Behaviour] = deque()
-        self._default: Behaviour = Reply()
-        self._requests: list[RecordedRequest] = []
+        super().__init__()
         self._hold_timeouts = 0
         self._stall_timeouts = 0
         self._ids = itertools.count(1)
         self.client_gone = threading.Event()
         self.stream_client_gone = threading.Event()
-        self._stopping = threading.Event()
-        self._ready = threading.Event()
-        self._start_error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
-    # --- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> MockUpstream:
-        """Start the server thread. Idempotent: ``with MockUpstream().start():`` starts once."""
-        if self._thread is not None:
-            return self
-        self._thread = threading.Thread(target=self._run, name="mock-upstream", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT_S):
-            raise RuntimeError("the mock upstream did not start in time")
-        if self._start_error is not None:
-            raise RuntimeError("the mock upstream failed to start") from self._start_error
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        loop, runner = self._loop, self._runner
-        if loop is not None and runner is not None and loop.is_running():
-            future = asyncio.run_coroutine_threadsafe(runner.cleanup(), loop)
-            with contextlib.suppress(Exception):
-                future.result(timeout=STOP_TIMEOUT_S)
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=STOP_TIMEOUT_S)
-            if self._thread.is_alive():
-                raise RuntimeError("the mock upstream thread did not stop")
-            self._thread = None
-
-    def __enter__(self) -> MockUpstream:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("the mock upstream is not running")
-        return self._port
+    def default_behaviour(self) -> Behaviour:
+        return Reply()
 
     @property
     def base_url(self) -> str:
         """What a deployment's ``api_base`` should be: ``http://127.0.0.1:PORT/v1``."""
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    # --- scripting ---------------------------------------------------------------
-
-    def script(self, *behaviours: Behaviour) -> None:
-        """Queue behaviours for the next calls, in order (after any already queued)."""
-        with self._lock:
-            self._queue.extend(behaviours)
-
-    @property
-    def default(self) -> Behaviour:
-        with self._lock:
-            return self._default
-
-    @default.setter
-    def default(self, behaviour: Behaviour) -> None:
-        with self._lock:
-            self._default = behaviour
-
-    def pending(self) -> int:
-        """Scripted behaviours not used yet."""
-        with self._lock:
-            return len(self._queue)
+        return self.origin + "/v1"
 
     def reset(self) -> None:
         """Forget requests, script and events; the default goes back to ``Reply()``."""
+        super().reset()
         with self._lock:
-            self._queue.clear()
-            self._default = Reply()
-            self._requests.clear()
             self._hold_timeouts = 0
             self._stall_timeouts = 0
             self.client_gone.clear()
             self.stream_client_gone.clear()
-
-    # --- what happened -----------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    def calls(self, path: str | None = None) -> int:
-        with self._lock:
-            return sum(1 for r in self._requests if path is None or r.path == path)
-
-    def last_request(self, path: str | None = None) -> RecordedRequest:
-        with self._lock:
-            for request in reversed(self._requests):
-                if path is None or request.path == path:
-                    return request
-        raise AssertionError(f"the mock upstream received no request for {path or 'any path'}")
-
-    def wait_for_calls(self, count: int, timeout: float = 10.0) -> bool:
-        """Wait until at least ``count`` requests arrived; False when the wait ran out."""
-        deadline = time.monotonic() + timeout
-        with self._calls_changed:
-            while len(self._requests) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._calls_changed.wait(left)
-            return True
 
     @property
     def hold_timeouts(self) -> int:
@@ -275,56 +163,10 @@ class MockUpstream:
 
     # --- the server --------------------------------------------------------------
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._start_server())
-        except BaseException as exc:
-            self._start_error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
-
-    async def _start_server(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/embeddings", self._embeddings)
-        app.router.add_route("*", "/{tail:.*}", self._unknown)
-        runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self._port = runner.addresses[0][1]
-
-    async def _record(self, request: web.Request) -> tuple[RecordedRequest, Behaviour]:
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        recorded = RecordedRequest(
-            method=request.method,
-            path=request.path,
-            headers={name.lower(): value for name, value in request.headers.items()},
-            body=body,
-            raw=raw,
-        )
-        with self._calls_changed:
-            self._requests.append(recorded)
-            behaviour = self._queue.popleft() if self._queue else self._default
-            self._calls_changed.notify_all()
-        return recorded, behaviour
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await self._answer(request, "chat")
@@ -335,14 +177,14 @@ class MockUpstream:
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         return await self._answer(request, "embedding")
 
-    async def _unknown(self, request: web.Request) -> web.StreamResponse:
-        await self._record(request)
+    async def unknown(self, request: web.Request) -> web.StreamResponse:
+        await self.record(request)
         return web.json_response(
             Fail(404, f"Invalid URL ({request.method} {request.path})").body(), status=404
         )
 
     async def _answer(self, request: web.Request, kind: str) -> web.StreamResponse:
-        recorded, behaviour = await self._record(request)
+        recorded, behaviour = await self.record(request)
         body = recorded.body if isinstance(recorded.body, dict) else {}
         streaming = kind != "embedding" and body.get("stream") is True
         try:
@@ -394,11 +236,11 @@ class MockUpstream:
         await response.prepare(request)
         pieces = chunks.pieces()
         try:
-            await _event(response, chunks.opening())
+            await write_sse(response, chunks.opening())
             if reply.ending is not Ending.DONE:
                 for piece in pieces[: reply.ending_after]:
                     await self._pause(request, reply.chunk_delay)
-                    await _event(response, chunks.content(piece))
+                    await write_sse(response, chunks.content(piece))
                 return await self._end_abnormally(request, response, reply)
             for index, piece in enumerate(pieces):
                 await self._pause(request, reply.chunk_delay)
@@ -410,9 +252,9 @@ class MockUpstream:
                                 self._hold_timeouts += 1
                             await _close_transport(request)
                         return response
-                await _event(response, chunks.content(piece))
+                await write_sse(response, chunks.content(piece))
             for final in chunks.closing():
-                await _event(response, final)
+                await write_sse(response, final)
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
         except ConnectionResetError:
@@ -428,7 +270,7 @@ class MockUpstream:
             await _close_transport(request)
         elif reply.ending is Ending.ERROR_EVENT:
             error = Fail(500, reply.error_message, type="server_error").body()
-            await _event(response, error)
+            await write_sse(response, error)
             await response.write_eof()
         elif await self._wait(request, MAX_WAIT_S, True) and not self._stopping.is_set():
             # STALL: the client never gave up. Count it, and drop the connection.
@@ -509,7 +351,8 @@ class StreamChunks:
     def closing(self) -> list[dict[str, Any]]:
         finals = [self._chunk({} if self._chat else "", "stop")]
         if self._usage:
-            finals.append({**self._base, "choices": [], "usage": _usage(self._reply)})
+            usage = openai_usage(self._reply.prompt_tokens, self._reply.completion_tokens)
+            finals.append({**self._base, "choices": [], "usage": usage})
         return finals
 
     def _chunk(self, delta: Any, finish: str | None) -> dict[str, Any]:
@@ -521,24 +364,6 @@ class StreamChunks:
         if self._usage:
             chunk["usage"] = None
         return chunk
-
-
-def split(text: str, parts: int) -> list[str]:
-    """``text`` in at most ``parts`` non-empty pieces that join back to it."""
-    if not text:
-        return [""]
-    parts = max(1, min(parts, len(text)))
-    size, extra = divmod(len(text), parts)
-    pieces, start = [], 0
-    for index in range(parts):
-        end = start + size + (1 if index < extra else 0)
-        pieces.append(text[start:end])
-        start = end
-    return pieces
-
-
-async def _event(response: web.StreamResponse, payload: dict[str, Any]) -> None:
-    await response.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
 
 async def _close_transport(request: web.Request) -> None:
@@ -556,11 +381,12 @@ def _openai_headers(extra: Mapping[str, str]) -> dict[str, str]:
     return {"x-request-id": "req_mock_upstream", "openai-processing-ms": "1", **extra}
 
 
-def _usage(reply: Reply) -> dict[str, Any]:
+def openai_usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """OpenAI's chat ``usage`` object, every detail field it sends included."""
     return {
-        "prompt_tokens": reply.prompt_tokens,
-        "completion_tokens": reply.completion_tokens,
-        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": 0,
@@ -606,7 +432,7 @@ def _whole_body(body: dict[str, Any], reply: Reply, kind: str, serial: int) -> d
                 "finish_reason": "stop",
             }
         ],
-        "usage": _usage(reply),
+        "usage": openai_usage(reply.prompt_tokens, reply.completion_tokens),
         "service_tier": "default",
         "system_fingerprint": "fp_mock",
     }

@@ -1,8 +1,7 @@
-"""A webhook receiver: a real aiohttp server in a thread that keeps every JSON body it gets."""
+"""A webhook receiver: a server thread that keeps every JSON body it gets."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -10,37 +9,21 @@ from typing import Any
 
 from aiohttp import web
 
-START_TIMEOUT_S = 10.0
+from support.server_thread import ServerThread
 
 
-class WebhookReceiver:
+class WebhookReceiver(ServerThread):
+    name = "webhook-receiver"
+
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
+        # (path, headers as sent, parsed body) of each delivery, in order.
         self.received: list[tuple[str, dict[str, str], Any]] = []
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
-
-    def start(self) -> WebhookReceiver:
-        self._thread = threading.Thread(target=self._run, name="webhook-receiver", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT_S):
-            raise RuntimeError("the webhook receiver did not start")
-        return self
-
-    def stop(self) -> None:
-        loop, runner = self._loop, self._runner
-        if loop is not None and runner is not None:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-            loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.origin
 
     def bodies(self, path: str) -> list[Any]:
         with self._lock:
@@ -59,26 +42,11 @@ class WebhookReceiver:
                 return events
             time.sleep(0.05)
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/{tail:.*}", self._receive)
 
-        async def receive(request: web.Request) -> web.Response:
-            body = json.loads(await request.read())
-            with self._lock:
-                self.received.append((request.path, dict(request.headers), body))
-            return web.json_response({"status": "ok"})
-
-        async def start() -> None:
-            app = web.Application()
-            app.router.add_post("/{tail:.*}", receive)
-            self._runner = web.AppRunner(app, access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = self._runner.addresses[0][1]
-
-        loop.run_until_complete(start())
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
+    async def _receive(self, request: web.Request) -> web.Response:
+        body = json.loads(await request.read())
+        with self._lock:
+            self.received.append((request.path, dict(request.headers), body))
+        return web.json_response({"status": "ok"})
