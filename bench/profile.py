@@ -2,18 +2,27 @@
 
     .venv/bin/python bench/profile.py                    # non-streaming, c=64, 20 s
     .venv/bin/python bench/profile.py --stream --seconds 30
+    .venv/bin/python bench/profile.py --variant redis    # a features.py variant
 
 Starts the mock upstream and the gateway (pinned as in ``run.py``), samples
 the gateway with py-spy (``--nonblocking``: the gateway is never paused) while
 wrk loads it, and prints the heaviest functions, by their own samples and
 including what they call, as a share of the gateway's CPU and in microseconds
 per request. The collapsed stacks are kept for flame graphs (``--keep``).
+
+By default the gateway runs ``run.py``'s config with the master key. With
+``--variant``, it runs that ``features.py`` variant's config instead, called
+with a virtual key, every request's body different (so a cache misses), and for
+the Redis variants ``REDIS_URL`` with a prefix of its own, deleted at the end.
+Sampling goes on for a few seconds after the load stops, so work the gateway
+defers past a request (and still has to do) is in the profile too.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -22,9 +31,11 @@ from collections import Counter
 from pathlib import Path
 
 import configs
+import features
+import harness
 import loadgen
 import procs
-from harness import HERE, REPO, free_port, gateway_command, mock_requests
+from harness import HERE, REPO, free_port, mock_requests
 
 PY_SPY = HERE / ".venv-tools/bin/py-spy"
 
@@ -41,6 +52,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gateway-src", help="run the gateway from this src/ directory")
     parser.add_argument("--py-spy", default=str(PY_SPY))
     parser.add_argument("--keep", help="write the collapsed stacks here")
+    parser.add_argument(
+        "--variant",
+        choices=list(features.VARIANTS),
+        help="run this features.py variant (virtual key, varying bodies) instead of run.py's "
+        "config with the master key",
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--tail", type=float, default=8.0, help="seconds sampled after the load stops"
+    )
     parser.add_argument("--proxy-core", default="0")
     parser.add_argument("--load-core", default="1")
     return parser.parse_args()
@@ -88,47 +109,48 @@ def summarize(collapsed: str) -> tuple[Counter[str], Counter[str], int]:
 def main() -> int:
     args = parse_args()
     os.sched_setaffinity(0, {int(c) for c in args.load_core.split(",")})
+    redis_prefix: harness.RedisPrefix | None = None
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
         work = Path(tmp)
-        mock_port, port = free_port(), free_port()
-        started: list[procs.Pinned] = []
+        processes = harness.Processes(work)
+        mock_port = free_port()
         try:
-            mock = procs.Pinned(
-                "mock",
-                [
-                    args.python,
-                    str(HERE / "mock_upstream.py"),
-                    f"--listen={mock_port}:{args.latency}",
-                ],
-                cores=args.load_core,
-                log=work / "mock.log",
-                cwd=work,
+            processes.start_mock(args.python, {args.latency: mock_port}, args.load_core)
+            env: dict[str, str] = {}
+            if args.variant:
+                variant = features.VARIANTS[args.variant]
+                prefix = None
+                if variant.redis:
+                    prefix = f"bench-profile-{secrets.token_hex(4)}"
+                    redis_prefix = harness.RedisPrefix(args.redis_url, prefix)
+                    env["REDIS_URL"] = args.redis_url
+                config_doc = features.variant_config(variant, mock_port, args.latency, prefix)
+            else:
+                config_doc = configs.proxy_config({args.latency: mock_port})
+            config = configs.write_config(work / "config.yaml", config_doc)
+            gateway, port = processes.start_gateway(
+                "gateway", args.python, args.gateway_src, config, args.proxy_core, env=env
             )
-            started.append(mock)
-            mock.wait_http(f"http://127.0.0.1:{mock_port}/health", 30)
-            config = configs.write_config(
-                work / "config.yaml", configs.proxy_config({args.latency: mock_port})
-            )
-            gateway = procs.Pinned(
-                "gateway",
-                gateway_command(args.python, args.gateway_src, config, port),
-                cores=args.proxy_core,
-                log=work / "gateway.log",
-                cwd=work,
-                env={"PYTHONPATH": args.gateway_src} if args.gateway_src else None,
-            )
-            started.append(gateway)
-            gateway.wait_http(f"http://127.0.0.1:{port}/v1/models", 60)
+            api_key = configs.MASTER_KEY
+            if args.variant:
+                api_key = harness.generate_key(
+                    port,
+                    configs.MASTER_KEY,
+                    features.key_fields(args.latency, features.VARIANTS[args.variant]),
+                )
+            vary = bool(args.variant)
             body = work / "body.json"
-            body.write_bytes(configs.request_body(args.latency, args.stream))
+            body.write_bytes(configs.request_body(args.latency, args.stream, nonce=vary))
+            run_id = secrets.token_hex(4)
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
             loadgen.run_wrk(
                 url,
                 body,
                 concurrency=16,
                 seconds=3,
-                api_key=configs.MASTER_KEY,
+                api_key=api_key,
                 core=args.load_core,
+                vary=f"{run_id}.warmup" if vary else None,
             )
             procs.wait_quiet(gateway.pid)
             stacks = work / "stacks.txt"
@@ -149,7 +171,7 @@ def main() -> int:
                     "--output",
                     str(stacks),
                     "--duration",
-                    str(int(args.seconds) + 2),
+                    str(int(args.seconds + args.tail) + 2),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -162,13 +184,15 @@ def main() -> int:
                 body,
                 concurrency=args.concurrency,
                 seconds=args.seconds,
-                api_key=configs.MASTER_KEY,
+                api_key=api_key,
                 core=args.load_core,
+                vary=f"{run_id}.run" if vary else None,
             )
+            cpu_during = procs.cpu_seconds(gateway.pid) - cpu
             procs.wait_quiet(gateway.pid)
             cpu = procs.cpu_seconds(gateway.pid) - cpu
             forwarded = mock_requests(mock_port) - forwarded
-            _, spy_err = spy.communicate(timeout=args.seconds + 60)
+            _, spy_err = spy.communicate(timeout=args.seconds + args.tail + 60)
             if not stacks.exists():
                 print(f"py-spy wrote nothing: {spy_err.decode(errors='replace')}", file=sys.stderr)
                 return 1
@@ -176,15 +200,19 @@ def main() -> int:
             if args.keep:
                 Path(args.keep).write_text(collapsed, encoding="utf-8")
         finally:
-            for process in reversed(started):
-                process.stop()
+            processes.stop()
+            if redis_prefix is not None:
+                redis_prefix.delete()
+                redis_prefix.close()
     own, inclusive, total = summarize(collapsed)
     per_req_us = cpu * 1e6 / forwarded if forwarded else 0.0
     kind = "20-chunk streams" if args.stream else "non-streaming requests"
+    what = f"variant {args.variant}" if args.variant else "run.py's config, master key"
     print(
-        f"{kind}, c={args.concurrency}, upstream {args.latency} ms: {result.rps:,.0f} req/s, "
-        f"{per_req_us:.0f} µs of gateway CPU per request ({forwarded} forwarded, "
-        f"{total} samples)\n"
+        f"{what}; {kind}, c={args.concurrency}, upstream {args.latency} ms: "
+        f"{result.rps:,.0f} req/s, {per_req_us:.0f} µs of gateway CPU per request "
+        f"({forwarded} forwarded, {total} samples; {cpu - cpu_during:.2f} s of the "
+        f"{cpu:.2f} s CPU came after the load stopped)\n"
     )
     packages: Counter[str] = Counter()
     for name, count in own.items():

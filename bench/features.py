@@ -1,0 +1,622 @@
+"""What each optional feature costs the gateway, measured against the gateway without it.
+
+    .venv/bin/python bench/features.py        # every variant, plain and stream, c=16 and 64
+    .venv/bin/python bench/features.py --variants base,cache-miss --seconds 5 --repeats 3
+    .venv/bin/python bench/features.py --render bench/results/features-<time>.json
+
+Starts the mock upstream and one gateway per variant (each its own process and
+directory, one worker, all pinned to the proxy core), gives each a virtual key
+from its own ``POST /key/generate``, then for every cell (streaming or not x
+concurrency) and every repeat runs each variant one after another with the same
+wrk load, the order rotating each repeat. Every request's body differs (a nonce
+in the user message), for every variant, so the response cache misses every time
+and the only difference between ``base`` and ``cache-miss`` is the cache.
+
+The cost of a variant is computed per repeat against ``base`` measured in the
+same round, then the median over repeats is reported, with the range: on a
+shared machine, neighbouring runs move together, so paired ratios are steadier
+than ratios of medians. The target is a cost under 10% of throughput each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import configs
+import harness
+import procs
+import report
+from harness import CHAT_PATH, HERE, REPO, SETTLE_S
+
+TARGET_COST = 0.10
+BASE = "base"
+# Every deployment of every variant: prices (so each request is charged to the key's
+# budget) and a context window (so the pre-call check, where on, has one to compare).
+MODEL_INFO: dict[str, Any] = {
+    "input_cost_per_token": 0.000001,
+    "output_cost_per_token": 0.000002,
+    "max_input_tokens": 8192,
+}
+# The virtual key every variant is called with: a model list, a budget, rpm and tpm limits,
+# so the key gate checks and counts each request as it would in production (limits far
+# above what the bench sends: nothing is ever refused). A parallel limit is a variant of
+# its own: with Redis it costs a round trip to take a slot and one to give it back.
+KEY_FIELDS: dict[str, Any] = {
+    "key_alias": "bench-features",
+    "max_budget": 1_000_000.0,
+    "budget_duration": "30d",
+    "rpm_limit": 100_000_000,
+    "tpm_limit": 100_000_000_000,
+    "metadata": {"purpose": "bench/features.py"},
+}
+PARALLEL_LIMIT = {"max_parallel_requests": 100_000}
+# A prompt past 1.1 x max_input_tokens by the pre-call check's estimate (bytes / 4):
+# refused before any upstream call where the check runs, forwarded where it does not.
+OVERSIZED_PROMPT_CHARS = 4 * 8192 * 2
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    what: str
+    router_settings: dict[str, Any] = field(default_factory=dict)
+    litellm_settings: dict[str, Any] = field(default_factory=dict)
+    redis: bool = False
+    key: dict[str, Any] = field(default_factory=dict)  # fields added to KEY_FIELDS
+
+
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant(
+            BASE,
+            "features on: virtual-key auth (model list, budget, rpm and tpm limits), routing "
+            "across 2 deployments, Prometheus metrics, the spend ledger (in-memory buffer, "
+            "embedded store); no Redis, no cache, no pre-call check",
+        ),
+        Variant(
+            "precall",
+            "base + router_settings.enable_pre_call_checks: true (every deployment has "
+            "model_info.max_input_tokens)",
+            router_settings={"enable_pre_call_checks": True},
+        ),
+        Variant(
+            "cache-miss",
+            "base + litellm_settings.cache: true, cache_params.type: local; every lookup "
+            "misses (and the answer is stored)",
+            litellm_settings={"cache": True, "cache_params": {"type": "local"}},
+        ),
+        Variant(
+            "redis",
+            "base + REDIS_URL (shared cooldowns, deployment and key counters, budgets, "
+            "events) under its own router_settings.redis_key_prefix",
+            redis=True,
+        ),
+        Variant(
+            "redis+parallel",
+            "redis, and the key also has max_parallel_requests: a fleet-wide slot taken and "
+            "given back on Redis for every request",
+            redis=True,
+            key=PARALLEL_LIMIT,
+        ),
+        Variant(
+            "redis+cache",
+            "redis + litellm_settings.cache: true, cache_params.type: redis; every lookup "
+            "misses (and the answer is stored on Redis)",
+            litellm_settings={"cache": True, "cache_params": {"type": "redis"}},
+            redis=True,
+        ),
+    )
+}
+
+
+def variant_config(
+    variant: Variant, mock_port: int, latency: int, redis_prefix: str | None
+) -> dict[str, Any]:
+    """The config ``variant`` runs: the features-on config plus its own settings."""
+    config = configs.proxy_config({latency: mock_port}, model_info=MODEL_INFO)
+    router_settings = dict(variant.router_settings)
+    if variant.redis:
+        assert redis_prefix is not None
+        router_settings["redis_key_prefix"] = redis_prefix
+    if router_settings:
+        config["router_settings"] = router_settings
+    if variant.litellm_settings:
+        config["litellm_settings"] = dict(variant.litellm_settings)
+    return config
+
+
+def key_fields(latency: int, variant: Variant | None = None) -> dict[str, Any]:
+    """What ``POST /key/generate`` is given for ``variant`` (base's key by default)."""
+    extra = variant.key if variant else {}
+    return {**KEY_FIELDS, "models": [configs.group_name(latency)], **extra}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--variants",
+        type=harness.names,
+        default=list(VARIANTS),
+        help=f"which, of {', '.join(VARIANTS)} (base always runs)",
+    )
+    parser.add_argument("--concurrency", type=harness.ints, default=[16, 64])
+    parser.add_argument("--latency", type=int, default=0, help="upstream latency, ms")
+    parser.add_argument("--modes", type=harness.names, default=["plain", "stream"])
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each run")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per variant")
+    parser.add_argument("--chunks", type=int, default=20, help="content chunks per stream")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--python", default=str(REPO / ".venv/bin/python"))
+    parser.add_argument("--gateway-src", help="run the gateway from this src/ directory")
+    parser.add_argument("--gateway-label", help="how the report names the gateway's version")
+    parser.add_argument("--proxy-core", default="0")
+    parser.add_argument("--load-core", default="1")
+    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--render", help="print the markdown of an earlier run's JSON and exit")
+    args = parser.parse_args(argv)
+    unknown = [v for v in args.variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    args.variants = [BASE, *[v for v in args.variants if v != BASE]]
+    return args
+
+
+class Features:
+    """The mock and one gateway per variant, and how to load each."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.processes = harness.Processes(workdir)
+        self.mock_port = harness.free_port()
+        self.run_id = secrets.token_hex(4)
+        self.ports: dict[str, int] = {}
+        self.pids: dict[str, int] = {}
+        self.keys: dict[str, str] = {}
+        self.prefixes: dict[str, harness.RedisPrefix] = {}
+        self.watched: dict[str, int] = {}
+        self._runs = 0
+
+    def start(self, say: Callable[[str], None]) -> None:
+        args = self.args
+        mock = self.processes.start_mock(
+            args.python, {args.latency: self.mock_port}, args.load_core, chunks=args.chunks
+        )
+        self.watched["mock"] = mock.pid
+        for name in args.variants:
+            variant = VARIANTS[name]
+            env: dict[str, str] = {}
+            prefix = None
+            if variant.redis:
+                prefix = f"bench-features-{self.run_id}-{name.replace('+', '-')}"
+                self.prefixes[name] = harness.RedisPrefix(args.redis_url, prefix)
+                env["REDIS_URL"] = args.redis_url
+                redis_pid = self.prefixes[name].server_pid()
+                if redis_pid:
+                    # Its CPU is the whole server's: other users of this Redis included.
+                    self.watched["redis-server"] = redis_pid
+            config = configs.write_config(
+                self.workdir / f"{name}.json",
+                variant_config(variant, self.mock_port, args.latency, prefix),
+            )
+            gateway, port = self.processes.start_gateway(
+                name, args.python, args.gateway_src, config, args.proxy_core, env=env
+            )
+            self.ports[name], self.pids[name] = port, gateway.pid
+            self.keys[name] = harness.generate_key(
+                port, configs.MASTER_KEY, key_fields(args.latency, variant)
+            )
+            say(f"{name}: gateway pid {gateway.pid} on port {port}, virtual key generated")
+
+    def stop(self) -> dict[str, int]:
+        """Stop everything; delete each Redis variant's keys. Returns keys deleted per prefix."""
+        self.processes.stop()
+        deleted = {}
+        for prefix in self.prefixes.values():
+            deleted[prefix.prefix] = prefix.delete()
+            prefix.close()
+        return deleted
+
+    def body_file(self, stream: bool) -> Path:
+        path = self.workdir / f"body-{int(stream)}.json"
+        if not path.exists():
+            path.write_bytes(configs.request_body(self.args.latency, stream, nonce=True))
+        return path
+
+    def measure(self, name: str, stream: bool, concurrency: int, seconds: float) -> dict[str, Any]:
+        self._runs += 1
+        row = harness.measure(
+            self.pids[name],
+            f"http://127.0.0.1:{self.ports[name]}{CHAT_PATH}",
+            self.body_file(stream),
+            self.mock_port,
+            api_key=self.keys[name],
+            concurrency=concurrency,
+            seconds=seconds,
+            core=self.args.load_core,
+            vary=f"{self.run_id}.{self._runs}",
+            watch=self.watched,
+        )
+        return {"variant": name, "stream": stream, "concurrency": concurrency, **row}
+
+    # --- checks: each variant does what it says ------------------------------------------
+
+    def _status(self, name: str, content: str, stream: bool = False) -> tuple[int, str]:
+        body: dict[str, Any] = {
+            "model": configs.group_name(self.args.latency),
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": 20,
+        }
+        if stream:
+            body["stream"] = True
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.ports[name]}{CHAT_PATH}",
+            data=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {self.keys[name]}",
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+                return response.status, response.headers.get("x-gateway-cache", "")
+        except urllib.error.HTTPError as error:
+            error.read()
+            return error.code, error.headers.get("x-gateway-cache", "")
+
+    def checks_before(self) -> dict[str, dict[str, Any]]:
+        """One request with the virtual key, and one with a prompt past the context window."""
+        found: dict[str, dict[str, Any]] = {}
+        for name in self.args.variants:
+            status, cache = self._status(name, f"check {self.run_id}")
+            oversized, _ = self._status(name, "x" * OVERSIZED_PROMPT_CHARS)
+            found[name] = {
+                "virtual_key_status": status,
+                "cache_header": cache or None,
+                "oversized_prompt_status": oversized,
+            }
+        return found
+
+    def checks_after(self, found: dict[str, dict[str, Any]]) -> None:
+        """Cache hits and misses counted by each gateway; keys each Redis variant wrote."""
+        for name in self.args.variants:
+            port = self.ports[name]
+            found[name]["cache_hits"] = harness.metric_total(
+                port, "gateway_cache_requests_total", {"result": "hit"}
+            )
+            found[name]["cache_misses"] = harness.metric_total(
+                port, "gateway_cache_requests_total", {"result": "miss"}
+            )
+            found[name]["requests_2xx"] = harness.metric_total(
+                port, "gateway_requests_total", {"status_class": "2xx"}
+            )
+            if name in self.prefixes:
+                found[name]["redis_keys"] = self.prefixes[name].count()
+
+
+def rotated(names: list[str], repeat: int) -> list[str]:
+    shift = repeat % len(names)
+    return names[shift:] + names[:shift]
+
+
+def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-features-") as tmp:
+        bench = Features(args, Path(tmp))
+        deleted: dict[str, int] = {}
+        try:
+            bench.start(say)
+            result = _measure_all(bench, args, say)
+        finally:
+            deleted = bench.stop()
+        result["redis_keys_deleted"] = deleted
+        say(f"deleted the Redis keys of this run: {deleted}")
+        return result
+
+
+def _measure_all(
+    bench: Features, args: argparse.Namespace, say: Callable[[str], None]
+) -> dict[str, Any]:
+    time.sleep(SETTLE_S)
+    memory: dict[str, dict[str, float]] = {}
+    for name in args.variants:
+        procs.wait_quiet(bench.pids[name])
+        memory[name] = {"idle_main_mib": procs.rss_mib(bench.pids[name], children=False)}
+    checks = bench.checks_before()
+    for name, found in checks.items():
+        say(f"check {name}: {found}")
+    streams = [mode == "stream" for mode in args.modes]
+    for name in args.variants:
+        for stream in streams:
+            bench.measure(name, stream, 16, args.warmup)
+    runs: list[dict[str, Any]] = []
+    for stream in streams:
+        for concurrency in args.concurrency:
+            for repeat in range(args.repeats):
+                for position, name in enumerate(rotated(args.variants, repeat)):
+                    row = bench.measure(name, stream, concurrency, args.seconds)
+                    row["repeat"], row["position"] = repeat, position
+                    runs.append(row)
+                    cpu = row["cpu_ms_per_req"]
+                    say(
+                        f"{'stream' if stream else 'plain '} c={concurrency:<3} #{repeat} "
+                        f"{name:<12} {row['rps']:>8,.0f} req/s  p50 {row['p50_ms']:7.2f} ms  "
+                        f"p99 {row['p99_ms']:7.2f} ms  cpu "
+                        f"{cpu if cpu is not None else float('nan'):6.3f} ms/req  "
+                        f"errors {row['errors']}"
+                    )
+    bench.checks_after(checks)
+    for name in args.variants:
+        memory[name]["after_main_mib"] = procs.rss_mib(bench.pids[name], children=False)
+    return {
+        "machine": harness.machine(),
+        "gateway_version": harness.gateway_version(args.gateway_src, args.gateway_label),
+        "command": shlex.join(["python", "bench/features.py", *sys.argv[1:]]),
+        "conditions": {
+            "variants": args.variants,
+            "concurrencies": args.concurrency,
+            "latency_ms": args.latency,
+            "modes": args.modes,
+            "seconds": args.seconds,
+            "repeats": args.repeats,
+            "chunks": args.chunks,
+            "proxy_core": args.proxy_core,
+            "load_core": args.load_core,
+            "load_generator": harness.wrk_version(),
+            "redis_url": args.redis_url,
+        },
+        "variants": {
+            name: {
+                "what": VARIANTS[name].what,
+                "config": variant_config(
+                    VARIANTS[name],
+                    0,
+                    args.latency,
+                    bench.prefixes[name].prefix if name in bench.prefixes else None,
+                ),
+                "key_fields": key_fields(args.latency, VARIANTS[name]),
+            }
+            for name in args.variants
+        },
+        "key_fields": key_fields(args.latency),
+        "checks": checks,
+        "memory": memory,
+        "runs": runs,
+    }
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def costs(
+    runs: list[dict[str, Any]],
+) -> dict[tuple[str, bool, int], dict[str, list[float]]]:
+    """(variant, stream, concurrency) -> per-repeat costs against base in the same repeat:
+    ``throughput`` = 1 - rps / base rps, ``cpu`` = CPU per request / base's - 1."""
+    by_round: dict[tuple[bool, int, int], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for row in runs:
+        by_round[(row["stream"], row["concurrency"], row["repeat"])][row["variant"]] = row
+    found: dict[tuple[str, bool, int], dict[str, list[float]]] = defaultdict(
+        lambda: {"throughput": [], "cpu": []}
+    )
+    for (stream, concurrency, _repeat), rows in by_round.items():
+        base = rows.get(BASE)
+        if base is None:
+            continue
+        for name, row in rows.items():
+            cell = found[(name, stream, concurrency)]
+            if base["rps"] and row["rps"]:
+                cell["throughput"].append(1.0 - row["rps"] / base["rps"])
+            if base["cpu_ms_per_req"] and row["cpu_ms_per_req"]:
+                cell["cpu"].append(row["cpu_ms_per_req"] / base["cpu_ms_per_req"] - 1.0)
+    return found
+
+
+def _pct(values: list[float]) -> str:
+    """Median cost with its range over repeats: ``4.1% (-1.2…7.0)``."""
+    if not values:
+        return "-"
+    middle = statistics.median(values) * 100
+    return f"{middle:+.1f}% ({min(values) * 100:+.1f}…{max(values) * 100:+.1f})"
+
+
+def _verdict(values: list[float]) -> str:
+    middle = _median(values)
+    if middle is None:
+        return "-"
+    return "met" if middle < TARGET_COST else "**missed**"
+
+
+def variant_table(result: dict[str, Any], stream: bool) -> str:
+    runs = [r for r in result["runs"] if r["stream"] == stream]
+    cells = report.medians(
+        {**r, "target": r["variant"], "latency_ms": result["conditions"]["latency_ms"]}
+        for r in runs
+    )
+    paired = costs(runs)
+    unit = "stream" if stream else "req"
+    lines = [
+        f"| variant | c | req/s | CPU ms/{unit} | p50 ms | p99 ms "
+        f"| throughput cost vs base | CPU/{unit} cost vs base | < 10% (throughput / CPU) "
+        "| errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    latency = result["conditions"]["latency_ms"]
+    for concurrency in result["conditions"]["concurrencies"]:
+        for name in result["conditions"]["variants"]:
+            cell = cells.get((name, stream, latency, concurrency))
+            if cell is None:
+                continue
+            pair = paired.get((name, stream, concurrency), {"throughput": [], "cpu": []})
+            is_base = name == BASE
+            errors = sum(
+                r["errors"]
+                for r in runs
+                if r["variant"] == name and r["concurrency"] == concurrency
+            )
+            lines.append(
+                f"| {name} | {concurrency} | {report.num(cell['rps'])} "
+                f"| {report.num(cell.get('cpu_ms_per_req'), 3)} "
+                f"| {report.num(cell['p50_ms'])} | {report.num(cell['p99_ms'])} "
+                f"| {'(reference)' if is_base else _pct(pair['throughput'])} "
+                f"| {'(reference)' if is_base else _pct(pair['cpu'])} "
+                f"| {'' if is_base else _verdict(pair['throughput'])}"
+                f"{'' if is_base else ' / ' + _verdict(pair['cpu'])} "
+                f"| {errors} |"
+            )
+    return "\n".join(lines)
+
+
+def _share_range(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{min(values):.0%} to {max(values):.0%}"
+
+
+def machine_note(result: dict[str, Any]) -> str:
+    """How busy each core was during the runs, and what the load generation took."""
+    conditions = result["conditions"]
+    proxy_core, load_core = f"cpu{conditions['proxy_core']}", f"cpu{conditions['load_core']}"
+    runs = result["runs"]
+    proxy_busy = [r["core_busy"].get(proxy_core, 0.0) for r in runs if r.get("core_busy")]
+    load_busy = [r["core_busy"].get(load_core, 0.0) for r in runs if r.get("core_busy")]
+    # Over the load's own window (the CPU a gateway spends after wrk stops is in CPU per
+    # request, not here).
+    gateway_use = [sum(r["process_cpu_s"].values()) / r["wall_s"] for r in runs if r.get("wall_s")]
+    load_use = [
+        (r["wrk_cpu_s"] + r["watched_cpu_s"].get("mock", 0.0)) / r["wall_s"]
+        for r in runs
+        if r.get("wall_s")
+    ]
+    return (
+        f"During the runs the proxy core ({proxy_core}) was busy {_share_range(proxy_busy)} "
+        f"of the time, the gateway under test itself using {_share_range(gateway_use)} of a "
+        f"core; the load core ({load_core}) was busy {_share_range(load_busy)}, wrk and the "
+        f"mock using {_share_range(load_use)} of a core. Busy time on a core beyond what the "
+        "bench's own processes used is other work on the machine."
+    )
+
+
+def checks_table(result: dict[str, Any]) -> str:
+    lines = [
+        "| variant | virtual key request | prompt past the context window | cache hits / misses "
+        "counted | Redis keys written (deleted after) | idle RSS MiB | RSS after MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in result["conditions"]["variants"]:
+        check = result["checks"].get(name, {})
+        memory = result["memory"].get(name, {})
+        redis_keys = check.get("redis_keys")
+        lines.append(
+            f"| {name} | {check.get('virtual_key_status', '-')} "
+            f"| {check.get('oversized_prompt_status', '-')} "
+            f"| {check.get('cache_hits', 0):,.0f} / {check.get('cache_misses', 0):,.0f} "
+            f"| {'-' if redis_keys is None else redis_keys} "
+            f"| {memory.get('idle_main_mib', 0):.0f} | {memory.get('after_main_mib', 0):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    machine = result["machine"]
+    conditions = result["conditions"]
+    out = [
+        "### What each feature costs (bench/features.py)",
+        "",
+        f"Machine: {machine['cpu_model']}, {machine['nproc']} cores, {machine['kernel']}, "
+        f"Python {machine['python']}. Gateway {result['gateway_version']}.",
+        "",
+        f"Conditions: one gateway process per variant, one worker each, all pinned to core "
+        f"{conditions['proxy_core']}; the mock upstream ({conditions['latency_ms']} ms) and "
+        f"wrk (one thread) share core {conditions['load_core']}. Every request is "
+        "authenticated with a virtual key made at start by `POST /key/generate`, and every "
+        "request's body differs (a nonce in the user message), for every variant. "
+        f"{conditions['seconds']:g} s per run, {conditions['repeats']} repeats; in each "
+        "repeat the variants run one after another, the order rotating. Numbers are medians "
+        "over repeats. A cost is the variant against `base` in the same repeat (throughput: "
+        "1 - req/s / base req/s; CPU: CPU per request / base's - 1), median over repeats "
+        "with the range; negative means the variant measured better, i.e. within the noise. "
+        "Target: under 10% each.",
+        "",
+        "Variants:",
+        "",
+    ]
+    out += [f"- `{name}`: {result['variants'][name]['what']}" for name in conditions["variants"]]
+    out += [
+        "",
+        f"Virtual key (base's; a variant may add fields, as said above): "
+        f"`{json.dumps(result['key_fields'])}`.",
+        "",
+        machine_note(result),
+        "",
+    ]
+    for stream in (False, True):
+        if not any(r["stream"] == stream for r in result["runs"]):
+            continue
+        title = (
+            f"Streaming chat completions ({conditions['chunks']} chunks):"
+            if stream
+            else "Non-streaming chat completions:"
+        )
+        out += [title, "", variant_table(result, stream), ""]
+    out += [
+        "Checks (each variant does what it says): status of one request with the virtual key; "
+        "status of one request whose prompt is past every deployment's `max_input_tokens` "
+        "(refused before any upstream call only where the pre-call check runs); cache lookups "
+        "the gateway counted over the whole run (hits must be 0).",
+        "",
+        checks_table(result),
+        "",
+        f"Reproduce: `{result['command']}`",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.render:
+        print(markdown(json.loads(Path(args.render).read_text(encoding="utf-8"))))
+        return 0
+    # The orchestrator stays off the gateways' core.
+    os.sched_setaffinity(0, {int(c) for c in args.load_core.split(",")})
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    result = run(args, say)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = f"features-{time.strftime('%Y%m%d-%H%M%S')}"
+    (out / f"{stamp}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    text = markdown(result)
+    (out / f"{stamp}.md").write_text(text, encoding="utf-8")
+    print(text)
+    say(f"wrote {out / stamp}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
