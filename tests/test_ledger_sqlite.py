@@ -7,11 +7,14 @@ read it back.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import closing
+from pathlib import Path
 
 import httpx
 
+from gateway.ledger.background import BACKGROUND_NICENESS, SLICE, convert_in_slices
 from support.clients import sdk_client
 from support.gateway_process import StartGateway
 
@@ -78,3 +81,33 @@ def test_the_embedded_default_keeps_a_ledger_in_sqlite(start_gateway: StartGatew
             MOCK_CHAT: 5,
             MOCK_EMBEDDING: 1,
         }
+
+
+def _thread_niceness(pid: int) -> list[int]:
+    """The nice value of each of the process's threads, from /proc (field 19 of stat)."""
+    values = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        values.append(int(fields[16]))
+    return values
+
+
+def test_the_embedded_ledger_writes_below_the_event_loops_priority(
+    start_gateway: StartGateway,
+) -> None:
+    """A batch write must not take half of a pinned core from requests in flight."""
+    gateway = start_gateway(None, master_key=None)
+    with sdk_client(gateway) as sdk:
+        sdk.chat.completions.create(model=MOCK_CHAT, messages=MESSAGES)
+    assert gateway.pid is not None
+    niceness = _thread_niceness(gateway.pid)
+    main_thread = int(Path(f"/proc/{gateway.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    assert main_thread == 0
+    assert BACKGROUND_NICENESS in niceness, niceness
+    assert gateway.stop() == 0
+
+
+def test_records_are_converted_in_order_across_slices() -> None:
+    records = list(range(SLICE * 3 + 7))
+    converted = asyncio.run(convert_in_slices(records, lambda n: n * 2))
+    assert converted == [n * 2 for n in records]

@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 
 from gateway.ledger import partitions
+from gateway.ledger.background import convert_in_slices
 from gateway.ledger.migrations import VERSION_TABLE, MigrationError, load_migrations, pending
 from gateway.ledger.pg_pool import CONNECT_TIMEOUT_S, FAILURES, create_pool, translate
 from gateway.ledger.record import COLUMNS, SpendRecord
@@ -126,7 +127,7 @@ class PostgresStore:
 
     async def write(self, records: Sequence[SpendRecord]) -> int:
         pool = self._require_pool()
-        rows = [_row(r) for r in records]
+        rows = await convert_in_slices(records, _row)
         try:
             await self._ensure_days({partitions.utc_day(r.started_at) for r in records})
             async with pool.acquire() as conn, conn.transaction():

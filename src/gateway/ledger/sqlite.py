@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from gateway.ledger.background import convert_in_slices, lower_thread_priority
 from gateway.ledger.migrations import VERSION_TABLE, MigrationError, load_migrations, pending
 from gateway.ledger.record import COLUMNS, SpendRecord
 from gateway.ledger.rollups import ROLLUPS, all_upserts
@@ -59,7 +60,13 @@ class _Connection:
         self._path = path
         self._read_only = read_only
         self._timeout = timeout_s
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
+        # Writes meter responses already sent: they run below the event loop's priority.
+        # Reports answer an operator waiting on them: they keep the normal priority.
+        self._executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="ledger-sqlite",
+            initializer=None if read_only else lower_thread_priority,
+        )
         self._db: sqlite3.Connection | None = None
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -144,7 +151,7 @@ class SqliteStore:
             raise StoreUnavailable(f"the ledger schema cannot be applied: {exc}") from exc
 
     async def write(self, records: Sequence[SpendRecord]) -> int:
-        rows = [_row(r) for r in records]
+        rows = await convert_in_slices(records, _row)
 
         def write(db: sqlite3.Connection) -> int:
             db.execute("BEGIN IMMEDIATE")
