@@ -11,14 +11,13 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from gateway.api.admin.app import ControlPlaneApp, is_admin_path, send_not_served
-from gateway.api.admin.catalog import stored_models
-from gateway.api.admin.context import ControlPlane, ReloadReport
-from gateway.api.admin.sync import CONFIG_EVENT, MODELS_EVENT, ControlSync
+from gateway.api.admin.context import ControlPlane
+from gateway.api.admin.sync import ControlSync
 from gateway.api.asgi import DataPlaneApp
 from gateway.api.auth import MasterKeyAuth
 from gateway.api.http import Receive, Scope, Send
@@ -29,19 +28,17 @@ from gateway.cache.response_cache import ResponseCache
 from gateway.cache.settings import cache_settings
 from gateway.config.defaults import EMBEDDED_CONFIG, EMBEDDED_SOURCE
 from gateway.config.loader import (
-    ConfigError,
     LoadedConfig,
     build_config,
     read_config_file,
 )
 from gateway.config.model import GatewayConfig
 from gateway.config.settings import CONFIG_PATH_ENV, ROLE_ENV, EnvSettings, Role
-from gateway.errors import GatewayError
+from gateway.config_reload import ConfigReloader
 from gateway.keys.budgets import BudgetBook
 from gateway.keys.directory import KeyDirectory
 from gateway.keys.gate import KeyGate
 from gateway.keys.usage import LocalSlots, RateWindows, Slots
-from gateway.ledger.control_rows import Change
 from gateway.ledger.control_store import ControlStore, open_control_store
 from gateway.ledger.prices import PriceBook, load_shipped_prices
 from gateway.ledger.service import SpendLedger, build_ledger
@@ -58,6 +55,7 @@ from gateway.router.groups import ModelGroups
 from gateway.router.observer import FanOutObserver, LoggingObserver
 from gateway.router.router import Router
 from gateway.state.counters import FleetSlots, FleetSpend
+from gateway.state.events import Invalidate
 from gateway.state.settings import redis_settings
 from gateway.state.shared import SharedState
 from gateway.state.stream_buffer import RedisStreamBuffer
@@ -71,7 +69,6 @@ ADMIN_CONNECTIONS = 2
 ADMIN_STATEMENT_TIMEOUT_S = 5.0
 LOOKUP_CONNECTIONS = 2
 LOOKUP_STATEMENT_TIMEOUT_S = 2.0
-STORE_MODEL_IN_DB_ENV = "STORE_MODEL_IN_DB"
 # Paths a control-only process still serves from the data plane's table.
 CONTROL_DATA_PATHS = ("/spend/", "/metrics", "/health", "/cache/")
 
@@ -147,9 +144,8 @@ def _health_checks_file(config: GatewayConfig, env: Mapping[str, str]) -> Path |
 class GatewayApp:
     """The ASGI application: lifespan builds the data plane, HTTP goes to it.
 
-    It also serves the admin API (``ControlPlaneApp``) and is its ``Runtime``:
-    the one place a data plane is rebuilt (config reload, stored models changed)
-    and swapped in, whole, for the next request.
+    It also serves the admin API (``ControlPlaneApp``), whose ``Runtime`` is the
+    ``ConfigReloader`` that rebuilds the data plane on a config reload.
     """
 
     def __init__(
@@ -163,8 +159,6 @@ class GatewayApp:
         self._loaded = loaded
         self._env = dict(env)
         self._settings = settings
-        self._path = self._env.get(CONFIG_PATH_ENV) or None
-        # The config file as last read (the stored models are added to it on every build).
         self._file_data = file_data
         self._role: Role = _role(self._env.get(ROLE_ENV))
         self._pool: UpstreamPool | None = None
@@ -176,10 +170,8 @@ class GatewayApp:
         self._budgets: BudgetBook | None = None
         self._vault: Vault | None = None
         self._stores: list[ControlStore] = []
-        self._admin_store: ControlStore | None = None
         self._control: ControlPlaneApp | None = None
         self._sync: ControlSync | None = None
-        self._rebuilding = asyncio.Lock()
         self._signal_tasks: set[asyncio.Task[None]] = set()
         self._heartbeat: WorkerHeartbeat | None = None
         self._ledger: SpendLedger | None = None
@@ -240,29 +232,36 @@ class GatewayApp:
         lookups, admin = self._build_control_stores(config)
         self._gate = self._build_gate(lookups, shared)
         self._vault = self._build_vault()
+        reloader = ConfigReloader(
+            self._loaded,
+            self._env,
+            file_data=self._file_data,
+            settings=self._settings,
+            build=self._new_plane,
+            store=admin,
+            vault=self._vault,
+            keys=self._gate.directory,
+            announce=self._announce,
+        )
         # The stored models join the file's before the first data plane is built.
-        try:
-            self._loaded = await self._compose(self._file_data)
-        except (ConfigError, GatewayError) as exc:
-            log.warning("stored models not loaded at start-up", extra={"reason": str(exc)})
-        config = self._loaded.config
-        self._data = DataPlaneApp(self._new_plane(config))
+        self._data = await reloader.start()
+        config = reloader.config
         self._control = ControlPlaneApp(
-            ControlPlane(self, admin, shared.bus, shared.overrides, self._vault)
+            ControlPlane(reloader, admin, shared.bus, shared.overrides, self._vault)
         )
         self._sync = ControlSync(
             lookups,
             shared.bus,
             shared.overrides,
             self._gate.directory,
-            rebuild_models=self._models_changed_elsewhere,
-            reload_config=self._config_changed_elsewhere,
+            rebuild_models=reloader.apply_stored_models,
+            reload_config=reloader.reload_or_keep,
             trusted=lambda: shared.enabled and shared.bus.subscribed.is_set(),
         )
         # After the stores exist: the first subscription loads what they share.
         await shared.start()
         await self._sync.start()
-        self._on_sighup()
+        self._on_sighup(reloader)
         run_dir = self._env.get(RUN_DIR_ENV)
         if run_dir:
             self._heartbeat = WorkerHeartbeat(
@@ -279,140 +278,9 @@ class GatewayApp:
             },
         )
 
-    # --- the Runtime the admin API drives ---------------------------------------------
-
-    @property
-    def plane(self) -> DataPlane:
-        assert self._data is not None
-        return self._data.plane
-
-    @property
-    def config(self) -> GatewayConfig:
-        return self._loaded.config
-
-    @property
-    def stored_models_enabled(self) -> bool:
-        return self._stored_models_on(self._file_data)
-
-    def _stored_models_on(self, data: Mapping[str, Any]) -> bool:
-        """``general_settings.store_model_in_db`` or ``STORE_MODEL_IN_DB``, as in LiteLLM."""
-        general = data.get("general_settings")
-        in_file = isinstance(general, dict) and general.get("store_model_in_db") is True
-        in_env = self._env.get(STORE_MODEL_IN_DB_ENV, "").strip().lower() in ("true", "1", "yes")
-        return in_file or in_env
-
-    def model_problems(self, stored: Sequence[Mapping[str, Any]]) -> list[str]:
-        try:
-            self._merged(self._file_data, stored)
-        except ConfigError as exc:
-            return exc.problems
-        return []
-
-    async def models_changed(self) -> None:
-        await self._rebuild(reread=False)
+    async def _announce(self, event: Invalidate) -> None:
         assert self._sync is not None
-        await self._sync.announce(MODELS_EVENT)
-
-    async def reload(self, actor: str, reason: str | None) -> ReloadReport:
-        report = await self._rebuild(reread=True)
-        if self._admin_store is not None:
-            try:
-                await self._admin_store.note_reload(Change(actor, "reload", reason), report.source)
-            except GatewayError as exc:
-                log.warning("config reload not audited", extra={"reason": str(exc)})
-        assert self._sync is not None
-        await self._sync.announce(CONFIG_EVENT)
-        return report
-
-    async def _models_changed_elsewhere(self) -> None:
-        await self._rebuild(reread=False)
-
-    async def _config_changed_elsewhere(self) -> None:
-        try:
-            await self._rebuild(reread=True)
-        except ConfigError as exc:
-            log.error(
-                "config reload refused: the running config stays",
-                extra={"problems": exc.problems, "source": exc.source},
-            )
-        except GatewayError as exc:
-            log.error("config reload failed: the running config stays", extra={"reason": str(exc)})
-
-    async def _rebuild(self, *, reread: bool) -> ReloadReport:
-        """Build a new data plane and swap it in (the only place one is swapped).
-
-        ``reread``: the config file is read again (a reload), else the stored models
-        changed. Either way the file is validated with the stored models first; a bad
-        one raises ``ConfigError`` and nothing changes. Requests in flight finish on
-        the plane they started with.
-        """
-        async with self._rebuilding:
-            data = self._read_file() if reread else self._file_data
-            loaded = await self._compose(data)
-            plane = self._new_plane(loaded.config)
-            assert self._data is not None
-            self._data.plane = plane
-            self._file_data, self._loaded = data, loaded
-            if reread and self._gate is not None:
-                # Every cached credential goes: providers are new, keys are read again.
-                self._gate.directory.drop()
-        config = loaded.config
-        for warning in [*loaded.warnings, *deployment_warnings(config.deployments, self._env)]:
-            log.warning("config: %s", warning)
-        log.warning(
-            "config reloaded" if reread else "stored models applied",
-            extra={
-                "config": config.source,
-                "deployments": len(config.deployments),
-                "model_groups": len(config.group_names()),
-                "pid": os.getpid(),
-            },
-        )
-        return ReloadReport(
-            config.source, len(config.deployments), len(config.group_names()), loaded.warnings
-        )
-
-    def _read_file(self) -> Mapping[str, Any]:
-        return read_config_file(self._path) if self._path else EMBEDDED_CONFIG
-
-    async def _compose(self, data: Mapping[str, Any]) -> LoadedConfig:
-        """The config file's data with the stored models, built and validated."""
-        entries: list[Mapping[str, Any]] = []
-        if self._admin_store is not None and self._stored_models_on(data):
-            stored, warnings = await stored_models(self._admin_store, self._vault)
-            for warning in warnings:
-                log.warning("config: %s", warning)
-            entries = [model.entry for model in stored]
-        return self._merged(data, entries)
-
-    def _merged(self, data: Mapping[str, Any], stored: Sequence[Mapping[str, Any]]) -> LoadedConfig:
-        merged = dict(data)
-        file_models = data.get("model_list") or []
-        if not isinstance(file_models, list):
-            # Not a list: the file is wrong, and building it says so with the field's path.
-            return build_config(data, self._env, self._source(), self._settings or EnvSettings())
-        taken = {
-            str(entry["model_info"]["id"])
-            for entry in file_models
-            if isinstance(entry, dict)
-            and isinstance(entry.get("model_info"), dict)
-            and entry["model_info"].get("id")
-        }
-        kept = []
-        for entry in stored:
-            model_id = entry["model_info"]["id"]
-            if model_id in taken:
-                log.warning(
-                    "a stored model's id is now used by the config file: the file's wins",
-                    extra={"model_id": model_id},
-                )
-                continue
-            kept.append(dict(entry))
-        merged["model_list"] = [*file_models, *kept]
-        return build_config(merged, self._env, self._source(), self._settings or EnvSettings())
-
-    def _source(self) -> str:
-        return str(self._path) if self._path else EMBEDDED_SOURCE
+        await self._sync.announce(event)
 
     def _new_plane(self, config: GatewayConfig) -> DataPlane:
         assert self._pool is not None and self._metrics is not None and self._ledger is not None
@@ -429,12 +297,12 @@ class GatewayApp:
             gate=self._gate,
         )
 
-    def _on_sighup(self) -> None:
+    def _on_sighup(self, reloader: ConfigReloader) -> None:
         """``SIGHUP`` reloads the config file in this process (as ``POST /config/reload``
         does, without telling the fleet: signal each process, or use the API)."""
 
         def reload() -> None:
-            task = asyncio.get_running_loop().create_task(self._config_changed_elsewhere())
+            task = asyncio.get_running_loop().create_task(reloader.reload_or_keep())
             self._signal_tasks.add(task)
             task.add_done_callback(self._signal_tasks.discard)
 
@@ -460,7 +328,6 @@ class GatewayApp:
             statement_timeout_s=ADMIN_STATEMENT_TIMEOUT_S,
         )
         self._stores = [lookups, admin]
-        self._admin_store = admin
         return lookups, admin
 
     def _build_gate(self, lookups: ControlStore, shared: SharedState) -> KeyGate:
