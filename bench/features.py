@@ -358,7 +358,7 @@ def _measure_all(
                     cpu = row["cpu_ms_per_req"]
                     say(
                         f"{'stream' if stream else 'plain '} c={concurrency:<3} #{repeat} "
-                        f"{name:<12} {row['rps']:>8,.0f} req/s  p50 {row['p50_ms']:7.2f} ms  "
+                        f"{name:<14} {row['rps']:>8,.0f} req/s  p50 {row['p50_ms']:7.2f} ms  "
                         f"p99 {row['p99_ms']:7.2f} ms  cpu "
                         f"{cpu if cpu is not None else float('nan'):6.3f} ms/req  "
                         f"errors {row['errors']}"

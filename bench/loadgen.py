@@ -58,7 +58,7 @@ def run_wrk(
         "wrk",
         "-t1",
         f"-c{concurrency}",
-        f"-d{seconds:g}s",
+        f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds only
         f"--timeout={timeout_s:g}s",
         "-s",
         str(LUA),
