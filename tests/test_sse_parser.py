@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.providers import sse
-from gateway.providers.sse import EventTooLarge, SseEvent, sse_events
+from gateway.providers.sse import EventTooLarge, SseEvent, sse_event_batches, sse_events
 
 
 class Pieces:
@@ -88,3 +88,11 @@ def test_an_endless_event_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sse, "MAX_EVENT_BYTES", 64)
     with pytest.raises(EventTooLarge):
         read([b"data: " + b"x" * 40, b"x" * 40])
+
+
+def test_batches_hold_the_events_each_read_completed() -> None:
+    async def collect() -> list[list[bytes]]:
+        pieces = Pieces([b"data: 1\n\ndata: 2\n\ndata: ", b"3\n\n", b": only a comment\n\n"])
+        return [[e.data for e in batch] async for batch in sse_event_batches(pieces)]
+
+    assert asyncio.run(collect()) == [[b"1", b"2"], [b"3"]]

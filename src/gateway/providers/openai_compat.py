@@ -29,7 +29,7 @@ from gateway.providers.base import (
     Usage,
 )
 from gateway.providers.retry_after import parse_retry_after
-from gateway.providers.sse import sse_events
+from gateway.providers.sse import sse_event_batches
 from gateway.providers.transport import UpstreamPool
 from gateway.providers.upstream import PrimedStream, Upstream, json_object
 
@@ -186,24 +186,30 @@ class OpenAICompatibleProvider:
     async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncGenerator[StreamChunk, None]:
         """One chunk per event; the stream must end with ``[DONE]`` or a finished choice."""
         finished = False
-        async for event in sse_events(response.content):
-            payload = event.data
-            if payload == b"[DONE]":
-                return
-            if b'"error"' in payload:
-                parsed = json_object(payload)
-                if parsed is not None and "error" in parsed and not parsed.get("choices"):
-                    message, code, _ = read_openai_error(payload)
-                    raise self._upstream.stream_failed(message, code=code)
-            if _FINISHED.search(payload):
-                finished = True
-            chunk = self._chunk(payload)
-            if chunk.usage is not None:
-                finished = True
-            if chunk.data:
-                yield chunk
+        # Events come in the batches each socket read completed: one async step per read,
+        # while each chunk is still handed on by itself, at once.
+        async for events in sse_event_batches(response.content):
+            for event in events:
+                payload = event.data
+                if payload == b"[DONE]":
+                    return
+                if b'"error"' in payload:
+                    self._raise_if_error(payload)
+                if not finished and _FINISHED.search(payload):
+                    finished = True
+                chunk = self._chunk(payload)
+                if chunk.usage is not None:
+                    finished = True
+                if chunk.data:
+                    yield chunk
         if not finished:
             raise self._upstream.interrupted("the upstream closed the stream before it finished")
+
+    def _raise_if_error(self, payload: bytes) -> None:
+        parsed = json_object(payload)
+        if parsed is not None and "error" in parsed and not parsed.get("choices"):
+            message, code, _ = read_openai_error(payload)
+            raise self._upstream.stream_failed(message, code=code)
 
     def _chunk(self, payload: bytes) -> StreamChunk:
         if b'"usage"' not in payload and b"prompt_filter_results" not in payload:

@@ -35,7 +35,14 @@ class SseEvent:
 
 
 async def sse_events(body: ByteStream) -> AsyncGenerator[SseEvent, None]:
-    """Events in arrival order; a last event without its blank line still counts.
+    """Events in arrival order; a last event without its blank line still counts."""
+    async for batch in sse_event_batches(body):
+        for event in batch:
+            yield event
+
+
+async def sse_event_batches(body: ByteStream) -> AsyncGenerator[list[SseEvent], None]:
+    """The events completed by each read, as soon as it arrives (one read, one list).
 
     Lines may end in ``\\n``, ``\\r\\n`` or ``\\r`` (the SSE rules); ``\\r`` endings
     are rewritten to ``\\n`` first, keeping a trailing ``\\r`` back until the next
@@ -58,15 +65,14 @@ async def sse_events(body: ByteStream) -> AsyncGenerator[SseEvent, None]:
                 raise EventTooLarge(f"an event grew past {MAX_EVENT_BYTES} bytes")
             continue
         complete, pending = pending[:end], pending[end + 2 :]
-        for block in complete.split(b"\n\n"):
-            event = _parse(block)
-            if event is not None:
-                yield event
+        events = [event for event in map(_parse, complete.split(b"\n\n")) if event is not None]
+        if events:
+            yield events
     if held_cr:
         pending += b"\n"
     event = _parse(pending)
     if event is not None:
-        yield event
+        yield [event]
 
 
 def _parse(block: bytes) -> SseEvent | None:
