@@ -270,3 +270,49 @@ def _status(call: Callable[[], object]) -> int:
     except openai.APIStatusError as exc:
         return exc.status_code
     return 200
+
+
+def test_a_key_sees_and_uses_only_its_models_in_litellms_forms(
+    fleet: UpstreamFleet, start_gateway: StartGateway
+) -> None:
+    """``/v1/models`` lists what a key may use; ``*``, ``all-proxy-models``, ``all-team-models``
+    and ``prefix*`` entries mean what they mean in LiteLLM (embedded control store)."""
+    config = {
+        "model_list": [
+            fleet.deployment("chat", "chat-a"),
+            fleet.deployment("chat-mini", "mini-a"),
+            fleet.deployment("other", "other-a"),
+        ],
+        "router_settings": {"num_retries": 0},
+    }
+    gateway = start_gateway(config)
+    with Admin(gateway) as admin:
+        only_chat = admin.generate_key(models=["chat"])["key"]
+        chat_family = admin.generate_key(models=["chat*"])["key"]
+        everything = admin.generate_key(models=["all-proxy-models"])["key"]
+        admin.ok(admin.post("/team/new", {"team_id": "t-chat", "models": ["chat"]}))
+        team_key = admin.generate_key(team_id="t-chat", models=["all-team-models"])["key"]
+
+    def listed(key: str | None) -> list[str]:
+        with sdk_client(gateway, api_key=key or gateway.master_key) as client:
+            return sorted(model.id for model in client.models.list())
+
+    assert listed(None) == ["chat", "chat-mini", "other"]
+    assert listed(only_chat) == ["chat"]
+    assert listed(chat_family) == ["chat", "chat-mini"]
+    assert listed(everything) == ["chat", "chat-mini", "other"]
+    assert listed(team_key) == ["chat"]
+
+    with sdk_client(gateway, api_key=only_chat) as client:
+        assert client.models.retrieve("chat").id == "chat"
+        hidden = refused(lambda: client.models.retrieve("other"), openai.NotFoundError)
+        assert "may not use it" in hidden.message and "Available models: chat" in hidden.message
+    with sdk_client(gateway, api_key=chat_family) as client:
+        assert chat(client, "chat-mini")
+        assert refused(lambda: chat(client, "other"), openai.PermissionDeniedError)
+    with sdk_client(gateway, api_key=everything) as client:
+        assert chat(client, "other")
+    with sdk_client(gateway, api_key=team_key) as client:
+        assert chat(client, "chat")
+        denied = refused(lambda: chat(client, "other"), openai.PermissionDeniedError)
+        assert "team 't-chat'" in denied.message

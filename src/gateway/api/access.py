@@ -3,7 +3,8 @@
 A request can reach the model it asks for and, through its ``fallbacks``,
 others: a key must be allowed all of them. A model counts as allowed when the
 key lists it by the name asked or by its model group (an alias resolves to
-its group). The master key skips all of this.
+its group). The master key skips all of this. ``/v1/models`` lists only the
+models the key may use.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ async def admit(
         return None
     names = [_names(plane, model), *(_names(plane, f) for f in fallbacks or ())]
     return await plane.auth.admit(caller, names)
+
+
+def visible(plane: DataPlane, caller: Caller, name: str) -> bool:
+    """Whether ``/v1/models`` shows this model to the caller (the key may use it)."""
+    return plane.auth.permits(caller, _names(plane, name))
 
 
 def _names(plane: DataPlane, name: str) -> tuple[str, ...]:

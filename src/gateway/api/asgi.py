@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 
+from gateway.api.access import visible
 from gateway.api.cache_admin import cache_delete, cache_flushall, cache_ping
 from gateway.api.errors import error_body, error_headers, error_status
 from gateway.api.health_route import deployment_health
@@ -124,26 +125,35 @@ class DataPlaneApp:
 
 
 async def _list_models(plane: DataPlane, request: Incoming) -> None:
-    await plane.auth.authenticate(request.headers)
+    caller = await plane.auth.authenticate(request.headers)
+    listing = plane.models_list
+    if caller.grant is not None:
+        # A virtual key sees the models it may use (LiteLLM lists them the same way).
+        entries = [doc for name, doc in plane.models_by_id.items() if visible(plane, caller, name)]
+        if len(entries) < len(plane.models_by_id):
+            listing = b'{"object":"list","data":[' + b",".join(entries) + b"]}"
     await send_bytes(
         request.send,
         200,
-        plane.models_list,
+        listing,
         [*JSON_HEADERS, (b"x-request-id", request.request_id.encode())],
     )
 
 
 async def _get_model(plane: DataPlane, request: Incoming) -> None:
-    await plane.auth.authenticate(request.headers)
+    caller = await plane.auth.authenticate(request.headers)
     path: str = request.scope["path"]
     # Ids may hold slashes (``openai/gpt-5.5``): everything after the prefix is the id.
     prefix = next(p for p in MODELS_PREFIXES if path.startswith(p))
     model_id = path[len(prefix) :]
     document = plane.models_by_id.get(model_id)
-    if document is None:
+    if document is None or not visible(plane, caller, model_id):
+        available = ", ".join(n for n in plane.models_by_id if visible(plane, caller, n))
+        hidden = document is not None
         raise ModelNotFound(
-            f"The model {model_id!r} does not exist. Available models: "
-            + ", ".join(plane.models_by_id),
+            f"The model {model_id!r} does not exist"
+            + (" or this API key may not use it" if hidden else "")
+            + f". Available models: {available}",
             param="model",
         )
     await send_bytes(

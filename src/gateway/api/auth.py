@@ -109,6 +109,12 @@ class MasterKeyAuth:
             return None
         return await self._gate.admit(caller.grant, names)
 
+    def permits(self, caller: Caller, equivalent: tuple[str, ...]) -> bool:
+        """Whether the caller's key (and team) may use a model; always for the master key."""
+        if caller.grant is None or self._gate is None:
+            return True
+        return self._gate.permits(caller.grant, equivalent)
+
     def settle(self, admission: Admission | None, cost_usd: float | None, tokens: int) -> None:
         if admission is not None and self._gate is not None:
             self._gate.settle(admission, cost_usd, tokens)

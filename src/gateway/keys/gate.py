@@ -25,6 +25,8 @@ from gateway.keys.model import MANAGEMENT, Limits
 from gateway.keys.secret import hash_key
 from gateway.keys.usage import RateWindows, Slots
 
+# ``models`` entries that restrict nothing (LiteLLM's special names).
+UNRESTRICTED = frozenset({"*", "all-proxy-models", "all-team-models"})
 # Retry-After for a request refused because its parallel slots are taken.
 PARALLEL_RETRY_S = 1.0
 
@@ -109,6 +111,10 @@ class KeyGate:
             self._release(admission)
             raise
         return admission
+
+    def permits(self, grant: Grant, equivalent: tuple[str, ...]) -> bool:
+        """Whether the key and its team may use this model (what ``/v1/models`` lists)."""
+        return all(allows(holder.models, equivalent) for holder in _holders(grant))
 
     def settle(self, admission: Admission, cost_usd: float | None, tokens: int) -> None:
         """The request is over: free its slots, charge its tokens and cost (once)."""
@@ -218,12 +224,31 @@ def _holders(grant: Grant) -> tuple[_Holder, ...]:
 
 def _check_models(holder: _Holder, names: Sequence[tuple[str, ...]]) -> None:
     allowed = holder.models
-    if not allowed:
-        return
     for equivalent in names:
-        if not any(name in allowed for name in equivalent):
+        if not allows(allowed, equivalent):
             raise PermissionDenied(
                 f"The {holder.kind} {holder.label!r} may not use the model {equivalent[0]!r}. "
                 "Allowed models: " + ", ".join(allowed) + ".",
                 param="model",
             )
+
+
+def allows(allowed: tuple[str, ...], equivalent: tuple[str, ...]) -> bool:
+    """Whether a ``models`` list lets a caller use a model known by any of ``equivalent``.
+
+    LiteLLM's forms: an empty list, ``*``, ``all-proxy-models`` (everything) and, on a key,
+    ``all-team-models`` (whatever its team allows: the team's own check decides);
+    a trailing ``*`` is a prefix (``openai/*``).
+    """
+    if not allowed:
+        return True
+    for entry in allowed:
+        if entry in UNRESTRICTED:
+            return True
+        if entry.endswith("*"):
+            prefix = entry[:-1]
+            if any(name.startswith(prefix) for name in equivalent):
+                return True
+        elif entry in equivalent:
+            return True
+    return False

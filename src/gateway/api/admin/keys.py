@@ -17,6 +17,7 @@ from gateway.errors import InvalidRequest, ResourceNotFound
 from gateway.keys.directory import key_event_id
 from gateway.keys.durations import iso
 from gateway.keys.fields import KEY_FIELDS, apply_to_key, read_fields
+from gateway.keys.gate import UNRESTRICTED, allows
 from gateway.keys.model import Team, VirtualKey, describe_limits
 from gateway.keys.secret import custom_key_problem, display_name, hash_key, hash_of, new_key
 from gateway.ledger.control_db import Conflict
@@ -226,7 +227,9 @@ async def _check_team(control: ControlPlane, key: VirtualKey) -> None:
             f"Unknown team {key.team_id!r}: create it with /team/new first.", param="team_id"
         )
     team = Team.from_json(doc)
-    outside = [m for m in key.models if team.models and m not in team.models]
+    # The key's own list can only narrow the team's: LiteLLM's "everything" names
+    # ("all-team-models", ...) mean "what the team allows" on a team's key.
+    outside = [m for m in key.models if m not in UNRESTRICTED and not allows(team.models, (m,))]
     if outside:
         raise InvalidRequest(
             f"The team {team.label!r} does not allow {', '.join(map(repr, outside))}. "
