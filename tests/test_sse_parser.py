@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.providers import sse
-from gateway.providers.sse import EventTooLarge, SseEvent, sse_event_batches, sse_events
+from gateway.providers.sse import EventTooLarge, SseEvent, sse_event_batches
 
 
 class Pieces:
@@ -22,7 +22,7 @@ class Pieces:
 
 def read(pieces: list[bytes]) -> list[SseEvent]:
     async def collect() -> list[SseEvent]:
-        return [event async for event in sse_events(Pieces(pieces))]
+        return [event async for batch in sse_event_batches(Pieces(pieces)) for event in batch]
 
     return asyncio.run(collect())
 
@@ -76,8 +76,8 @@ def test_an_event_is_handed_on_before_the_next_piece_arrives() -> None:
                 seen.append("second piece sent")
                 yield b"ond\n\n"
 
-        async for event in sse_events(Held()):
-            seen.append(event.data.decode())
+        async for batch in sse_event_batches(Held()):
+            seen.extend(event.data.decode() for event in batch)
             release.set()
         return seen
 

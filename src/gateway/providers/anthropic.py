@@ -25,7 +25,7 @@ from gateway.errors import (
 )
 from gateway.providers.base import Operation, StreamChunk, UpstreamCall, UpstreamResult, Usage
 from gateway.providers.retry_after import parse_retry_after
-from gateway.providers.sse import sse_events
+from gateway.providers.sse import sse_event_batches
 from gateway.providers.translate import (
     CHAT_PARAMS,
     TranslationError,
@@ -174,17 +174,18 @@ class AnthropicProvider:
 
     async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncGenerator[StreamChunk, None]:
         translator = StreamTranslator(int(time.time()))
-        async for event in sse_events(response.content):
-            data = json_object(event.data)
-            if data is None:
-                raise self._upstream.interrupted("an event was not a JSON object")
-            if data.get("type") == "error":
-                kind, message = read_error(event.data)
-                raise self._stream_error(kind, message)
-            for chunk in translator.feed(data):
-                yield chunk
-            if translator.done:
-                return
+        async for events in sse_event_batches(response.content):
+            for event in events:
+                data = json_object(event.data)
+                if data is None:
+                    raise self._upstream.interrupted("an event was not a JSON object")
+                if data.get("type") == "error":
+                    kind, message = read_error(event.data)
+                    raise self._stream_error(kind, message)
+                for chunk in translator.feed(data):
+                    yield chunk
+                if translator.done:
+                    return
         raise self._upstream.interrupted("the stream ended before message_stop")
 
     def _stream_error(self, kind: str | None, message: str) -> UpstreamError:

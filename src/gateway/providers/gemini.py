@@ -31,7 +31,7 @@ from gateway.providers.base import Operation, StreamChunk, UpstreamCall, Upstrea
 from gateway.providers.gemini_request import SUPPORTED_PARAMS, generate_request
 from gateway.providers.gemini_response import StreamTranslator, blocked_reason, chat_completion
 from gateway.providers.retry_after import parse_retry_after
-from gateway.providers.sse import sse_events
+from gateway.providers.sse import sse_event_batches
 from gateway.providers.translate import (
     TranslationError,
     as_int,
@@ -216,18 +216,19 @@ class GeminiProvider:
 
     async def _chunks(self, response: aiohttp.ClientResponse) -> AsyncGenerator[StreamChunk, None]:
         translator = StreamTranslator(self._model, int(time.time()))
-        async for event in sse_events(response.content):
-            answer = json_object(event.data)
-            if answer is None:
-                raise self._upstream.interrupted("an event was not a JSON object")
-            if "error" in answer and "candidates" not in answer:
-                code, message, _, _ = read_error(event.data)
-                raise self._upstream.stream_failed(message, code=code)
-            blocked = blocked_reason(answer, whole=False)
-            if blocked is not None and not translator.started:
-                raise self._blocked(blocked)
-            for chunk in translator.feed(answer):
-                yield chunk
+        async for events in sse_event_batches(response.content):
+            for event in events:
+                answer = json_object(event.data)
+                if answer is None:
+                    raise self._upstream.interrupted("an event was not a JSON object")
+                if "error" in answer and "candidates" not in answer:
+                    code, message, _, _ = read_error(event.data)
+                    raise self._upstream.stream_failed(message, code=code)
+                blocked = blocked_reason(answer, whole=False)
+                if blocked is not None and not translator.started:
+                    raise self._blocked(blocked)
+                for chunk in translator.feed(answer):
+                    yield chunk
         if not translator.finished:
             raise self._upstream.interrupted("the stream ended before a finishReason")
         yield translator.usage_chunk()

@@ -1,9 +1,10 @@
-"""Read server-sent events from an upstream response body, one event at a time.
+"""Read server-sent events from an upstream response body, in the batches each read completes.
 
 The body is read in whatever pieces the socket delivered (``iter_any``), not
 line by line: a whole stream that arrived in one read is split into its events
-by ``bytes.split`` in C, instead of one buffered ``readline`` per line. Events
-are still handed on one by one, as soon as their blank line has arrived.
+by ``bytes.split`` in C, instead of one buffered ``readline`` per line. The
+events a read completed are handed on together, at once: no event waits for
+a later read.
 """
 
 from __future__ import annotations
@@ -32,13 +33,6 @@ class EventTooLarge(aiohttp.ClientPayloadError):
 class SseEvent:
     event: bytes  # the ``event:`` field, empty when the upstream sent none
     data: bytes  # the ``data:`` lines, joined with newlines
-
-
-async def sse_events(body: ByteStream) -> AsyncGenerator[SseEvent, None]:
-    """Events in arrival order; a last event without its blank line still counts."""
-    async for batch in sse_event_batches(body):
-        for event in batch:
-            yield event
 
 
 async def sse_event_batches(body: ByteStream) -> AsyncGenerator[list[SseEvent], None]:
