@@ -15,18 +15,61 @@ and only then runs uvicorn's shutdown, which lets started requests finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import socket
 import sys
+from types import FrameType
 
 import uvicorn
 from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker
 
 DRAIN_S = 0.5
+TICK_S = 1.0  # how often an idle server wakes: the Date header changes once a second
 
 
-class DrainingServer(uvicorn.Server):
+class QuietServer(uvicorn.Server):
+    """uvicorn's server, waking once a second when idle instead of ten times.
+
+    uvicorn's main loop sleeps 100 ms at a time to look for the stop flag, and
+    refreshes the Date header every tenth wake-up. Each wake-up costs CPU even
+    when nothing is served (1.4 ms of CPU per second of idling, measured on a
+    2-core VM). This loop wakes once a second for the Date header and the
+    max-requests check, and at once when a stop signal arrives.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_asked: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_asked = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            # One wake-up stands for ten of uvicorn's ticks: on_tick refreshes the Date
+            # header when the counter is a multiple of ten.
+            counter = (counter + 10) % 864000
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TICK_S):
+                    await self._stop_asked.wait()
+            should_exit = await self.on_tick(counter)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self.wake()
+
+    def wake(self) -> None:
+        """Look at ``should_exit`` now rather than at the next tick (any thread)."""
+        if self._loop is not None and self._stop_asked is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                self._loop.call_soon_threadsafe(self._stop_asked.set)
+
+
+class DrainingServer(QuietServer):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         # What start-up built (config, clients, routes, tables) lives as long as the

@@ -15,6 +15,7 @@ from gateway.config.loader import ConfigError, load_or_embedded
 from gateway.config.settings import CONFIG_PATH_ENV, EnvSettings
 from gateway.health.probes import DEFAULT_INTERVAL_S, DeploymentProber
 from gateway.observability.status import RunDir, readiness
+from gateway.workers import QuietServer
 
 Scope = dict[str, Any]
 
@@ -73,7 +74,7 @@ def run(run_dir: str, host: str, port: int, parent: int) -> None:
         access_log=False,
         log_config=None,
     )
-    server = uvicorn.Server(config)
+    server = QuietServer(config)
     prober = _prober(RunDir(run_dir))
 
     async def serve() -> None:
@@ -104,8 +105,9 @@ def _prober(run_dir: RunDir) -> DeploymentProber | None:
     return DeploymentProber(config, env, run_dir, interval)
 
 
-async def _watch_parent(server: uvicorn.Server, parent: int) -> None:
+async def _watch_parent(server: QuietServer, parent: int) -> None:
     while not server.should_exit:
         await asyncio.sleep(PARENT_POLL_S)
         if os.getppid() != parent:
             server.should_exit = True
+            server.wake()
