@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -43,7 +44,10 @@ ALL_TIME_TTL_S = 90 * 86400.0
 
 @dataclass(slots=True)
 class _Spend:
-    period: int
+    period: int  # the period's start in whole seconds: the counter's name in Redis
+    limits: Limits  # the schedule the period was found with
+    start: float
+    end: float  # inf: never
     known: float = 0.0  # the fleet's (or the ledger's) total, last heard
     pending: float = 0.0  # added here and not yet part of ``known``
     refreshed_at: float = 0.0  # monotonic
@@ -72,29 +76,22 @@ class BudgetBook:
 
     async def spent(self, ident: str, owner: tuple[str, str], limits: Limits, now: float) -> float:
         """The period's spend so far; ``owner`` is ("key_hash", hash) or ("team_id", id)."""
-        period, _reset = limits.period(now)
-        state = self._spend.get(ident)
+        state, new = self._current(ident, limits, now)
         mono = time.monotonic()
-        if state is None or state.period != int(period):
-            state = self._spend[ident] = _Spend(int(period))
+        if new:
             await self._first_read(ident, state)
         elif self._counters is not None and mono - state.refreshed_at > self._refresh_s:
             self._background(f"refresh:{ident}", self._refresh(ident, state))
         if mono - state.reconciled_at > self._reconcile_s:
             state.reconciled_at = mono
-            self._background(
-                f"reconcile:{ident}", self._reconcile(ident, owner, limits, state, period)
-            )
+            self._background(f"reconcile:{ident}", self._reconcile(ident, owner, state))
         return state.total
 
     def charge(self, ident: str, limits: Limits, usd: float, now: float) -> None:
         """Count a finished request's cost here at once, and in the fleet's total soon."""
         if usd <= 0:
             return
-        period, reset = limits.period(now)
-        state = self._spend.get(ident)
-        if state is None or state.period != int(period):
-            state = self._spend[ident] = _Spend(int(period))
+        state, _new = self._current(ident, limits, now)
         state.pending += usd
         counters = self._counters
         if counters is None:
@@ -106,7 +103,7 @@ class BudgetBook:
                 state.pending = max(0.0, state.pending - usd)
                 state.refreshed_at = time.monotonic()
 
-        counters.add(ident, int(period), usd, _ttl(reset, now), confirmed)
+        counters.add(ident, state.period, usd, _ttl(state.end, now), confirmed)
 
     def forget(self, ident: str) -> None:
         self._spend.pop(ident, None)
@@ -116,6 +113,23 @@ class BudgetBook:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _current(self, ident: str, limits: Limits, now: float) -> tuple[_Spend, bool]:
+        """The figure for the period holding ``now``, and whether it is new (not read yet).
+
+        The period is looked up again only when it ends or the schedule changes: the same
+        ``Limits`` object stands for an unchanged key or team."""
+        state = self._spend.get(ident)
+        if state is not None and state.limits is limits and now < state.end:
+            return state, False
+        start, reset = limits.period(now)
+        end = reset if reset is not None else math.inf
+        if state is not None and state.period == int(start):
+            # The same period under a changed (or re-read) schedule: its spend carries on.
+            state.limits, state.start, state.end = limits, start, end
+            return state, False
+        state = self._spend[ident] = _Spend(int(start), limits, start, end)
+        return state, True
 
     # --- behind the hot path -----------------------------------------------------------
 
@@ -135,10 +149,11 @@ class BudgetBook:
         total = await self._counters.total(ident, state.period)
         state.known = max(state.known, total)
 
-    async def _reconcile(
-        self, ident: str, owner: tuple[str, str], limits: Limits, state: _Spend, start: float
-    ) -> None:
+    async def _reconcile(self, ident: str, owner: tuple[str, str], state: _Spend) -> None:
+        # The ledger's sum over the very period the counters hold: its start is the same
+        # on every process.
         column, value = owner
+        start = state.start
         if column == "key_hash":
             ledger = await self._reads.spend_since(key_hash=value, since=start)
         else:
@@ -150,8 +165,9 @@ class BudgetBook:
             state.known = max(ledger, state.total)
             state.pending = 0.0
             return
-        _start, reset = limits.period(time.time())
-        total = await self._counters.raise_to(ident, state.period, ledger, _ttl(reset, time.time()))
+        total = await self._counters.raise_to(
+            ident, state.period, ledger, _ttl(state.end, time.time())
+        )
         state.known = max(state.known, total)
 
     def _background(self, name: str, work: Coroutine[Any, Any, None]) -> None:
@@ -171,7 +187,7 @@ class BudgetBook:
             self._tasks.pop(name, None)
 
 
-def _ttl(reset: float | None, now: float) -> float:
-    if reset is None:
+def _ttl(end: float, now: float) -> float:
+    if end == math.inf:
         return ALL_TIME_TTL_S
-    return max(1.0, reset - now) + COUNTER_GRACE_S
+    return max(1.0, end - now) + COUNTER_GRACE_S

@@ -20,15 +20,21 @@ class BadDuration(ValueError):
 
 def duration_seconds(text: str) -> float:
     """``"30d"`` -> 2592000.0; ``BadDuration`` for anything else (or not positive)."""
+    number, unit = duration_parts(text)
+    seconds = number * UNITS[unit]
+    if not 0 < seconds <= MAX_DURATION_S:
+        raise BadDuration(f"{text!r} must be a positive duration of at most 100 years")
+    return seconds
+
+
+def duration_parts(text: str) -> tuple[float, str]:
+    """``"30d"`` -> (30.0, "d"); a bare number is in seconds (unit ``"s"``)."""
     match = _DURATION.match(text)
     if match is None:
         raise BadDuration(
             f"{text!r} is not a duration; use a number and a unit: 30s, 15m, 1h, 30d, 2w or 1mo"
         )
-    seconds = float(match.group(1)) * UNITS[(match.group(2) or "s").lower()]
-    if not 0 < seconds <= MAX_DURATION_S:
-        raise BadDuration(f"{text!r} must be a positive duration of at most 100 years")
-    return seconds
+    return float(match.group(1)), (match.group(2) or "s").lower()
 
 
 def instant(text: str) -> float:

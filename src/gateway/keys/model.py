@@ -1,23 +1,30 @@
 """Virtual keys and teams: what they allow, what they may spend, how fast they may go.
 
 Both carry the same ``Limits``. A budget runs in periods of ``budget_duration``
-counted from ``budget_anchor`` (when the budget schedule was set), so every
-process computes the same period, and the reset needs no job: a new period
-simply starts counting from zero. Without ``budget_duration`` the budget is
-for the key's whole life.
+(see ``periods``): the first from ``budget_anchor`` (when the schedule was
+set) to the first reset, the next ones between resets at midnight in
+``budget_timezone``, the zone configured when the schedule was recorded. The
+periods are a function of the stored document alone, so every process
+computes the same ones, and the reset needs no job: a new period simply
+starts counting from zero. Without ``budget_duration`` the budget is for the
+key's whole life.
+
+A schedule recorded before calendar periods (no ``budget_timezone``) keeps
+counting whole durations from its anchor until the admin API next writes it;
+that write moves it to calendar periods at the end of the period it is in.
 
 Stored as JSON documents; the database indexes only what it filters on.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
-from gateway.keys.durations import iso
+from gateway.keys.durations import BadDuration, iso
+from gateway.keys.periods import DEFAULT_ZONE, cadence, first_end, period, rolling_period, time_zone
 
 LLM_API = "llm_api"
 MANAGEMENT = "management"
@@ -29,7 +36,14 @@ class Limits:
     max_budget: float | None = None  # USD per period
     budget_duration: str | None = None  # as given ("30d"); None: no reset
     budget_duration_s: float | None = None
-    budget_anchor: float = 0.0  # epoch seconds the periods are counted from
+    budget_anchor: float = 0.0  # epoch seconds the first period starts at
+    # The zone the resets fall at midnight in (IANA name); None: a schedule from before
+    # calendar periods, in whole durations from the anchor.
+    budget_timezone: str | None = DEFAULT_ZONE
+    # (anchor, end) when the first period ends elsewhere than at the schedule's first reset:
+    # a schedule moved from an older one finishes the period it was in. Holds only for
+    # that anchor, so a schedule set anew drops it.
+    budget_first_end: tuple[float, float] | None = None
     rpm_limit: int | None = None
     tpm_limit: int | None = None
     max_parallel_requests: int | None = None
@@ -37,11 +51,39 @@ class Limits:
     def period(self, now: float) -> tuple[float, float | None]:
         """(start, reset time) of the budget period holding ``now``; no reset without a duration."""
         length = self.budget_duration_s
-        if length is None:
+        if length is None or self.budget_duration is None:
             return 0.0, None
-        elapsed = max(0.0, now - self.budget_anchor)
-        start = self.budget_anchor + math.floor(elapsed / length) * length
-        return start, start + length
+        anchor = self.budget_anchor
+        if self.budget_timezone is None:
+            return rolling_period(anchor, length, now)
+        try:
+            rule = cadence(self.budget_duration)
+        except BadDuration:
+            # Not written by this version's admin API: count whole durations, as before.
+            return rolling_period(anchor, length, now)
+        zone = time_zone(self.budget_timezone)
+        moved = self.budget_first_end
+        if moved is not None and moved[0] == anchor:
+            end = moved[1]
+        else:
+            end = first_end(rule, zone, anchor)
+        return period(rule, zone, anchor, end, now)
+
+    def in_zone(self, zone: str, now: float, *, restarted: bool) -> Limits:
+        """The schedule as the admin API records it, with resets in ``zone`` (the configured
+        timezone). One just set (``restarted``: its anchor is now) starts there at once; an
+        older one, or one in another zone, finishes the period it is in and then follows
+        ``zone``: no spend is counted twice, none is forgiven."""
+        if restarted or self.budget_duration is None:
+            return replace(self, budget_timezone=zone, budget_first_end=None)
+        if self.budget_timezone == zone:
+            return self
+        start, end = self.period(now)
+        if end is None:
+            return replace(self, budget_timezone=zone, budget_first_end=None)
+        return replace(
+            self, budget_timezone=zone, budget_anchor=start, budget_first_end=(start, end)
+        )
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -49,6 +91,10 @@ class Limits:
             "budget_duration": self.budget_duration,
             "budget_duration_s": self.budget_duration_s,
             "budget_anchor": self.budget_anchor,
+            "budget_timezone": self.budget_timezone,
+            "budget_first_end": (
+                list(self.budget_first_end) if self.budget_first_end is not None else None
+            ),
             "rpm_limit": self.rpm_limit,
             "tpm_limit": self.tpm_limit,
             "max_parallel_requests": self.max_parallel_requests,
@@ -61,6 +107,9 @@ class Limits:
             budget_duration=doc.get("budget_duration"),
             budget_duration_s=doc.get("budget_duration_s"),
             budget_anchor=float(doc.get("budget_anchor") or 0.0),
+            # Absent from documents written before calendar periods: their schedule rolls on.
+            budget_timezone=doc.get("budget_timezone"),
+            budget_first_end=_pair(doc.get("budget_first_end")),
             rpm_limit=doc.get("rpm_limit"),
             tpm_limit=doc.get("tpm_limit"),
             max_parallel_requests=doc.get("max_parallel_requests"),
@@ -187,7 +236,14 @@ def describe_limits(limits: Limits, now: float) -> dict[str, Any]:
         "max_budget": limits.max_budget,
         "budget_duration": limits.budget_duration,
         "budget_reset_at": iso(reset) if reset is not None else None,
+        "budget_timezone": limits.budget_timezone if limits.budget_duration is not None else None,
         "rpm_limit": limits.rpm_limit,
         "tpm_limit": limits.tpm_limit,
         "max_parallel_requests": limits.max_parallel_requests,
     }
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    if isinstance(value, list) and len(value) == 2:
+        return float(value[0]), float(value[1])
+    return None
