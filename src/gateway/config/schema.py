@@ -8,6 +8,7 @@ Each section declares the keys the gateway honours. Anything else lands in
 from __future__ import annotations
 
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -158,6 +159,27 @@ class LitellmSettings(Section):
     default_fallbacks: list[str] | None = None
     context_window_fallbacks: FallbackList | None = None
     content_policy_fallbacks: FallbackList | None = None
+    # Key and team budgets reset at midnight in this zone (an IANA name); UTC when unset.
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None or value == "UTC":
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            if not available_timezones():
+                raise ValueError(
+                    f"cannot read the time zone {value!r}: this machine has no time zone "
+                    "database (install the tzdata package)"
+                ) from None
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'UTC', "
+                "'Europe/Berlin', 'America/New_York' or 'Asia/Kolkata'"
+            ) from None
+        return value
 
 
 class GeneralSettings(Section):

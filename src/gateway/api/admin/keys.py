@@ -19,6 +19,7 @@ from gateway.keys.durations import iso
 from gateway.keys.fields import KEY_FIELDS, apply_to_key, read_fields
 from gateway.keys.gate import UNRESTRICTED, allows
 from gateway.keys.model import Team, VirtualKey, describe_limits
+from gateway.keys.periods import DEFAULT_ZONE
 from gateway.keys.secret import custom_key_problem, display_name, hash_key, hash_of, new_key
 from gateway.ledger.control_db import Conflict
 from gateway.ledger.control_rows import Change, KeyRow
@@ -45,7 +46,7 @@ async def generate(control: ControlPlane, request: AdminRequest) -> dict[str, An
         updated_at=now,
         created_by=request.actor.name,
     )
-    key = apply_to_key(key, fields, now)
+    key = _zoned(control, apply_to_key(key, fields, now), fields, now)
     await _check_team(control, key)
     await _store(control, key, Change(request.actor.name, "generate"), insert=True)
     control.note(request.actor.name, "generate", "key", key.key_hash)
@@ -60,7 +61,7 @@ async def update(control: ControlPlane, request: AdminRequest) -> dict[str, Any]
     fields = read_fields(body, KEY_FIELDS, identifiers=identifiers)
     current = await _load(control, key_hash)
     now = time.time()
-    key = apply_to_key(current, fields, now)
+    key = _zoned(control, apply_to_key(current, fields, now), fields, now)
     await _check_team(control, key)
     await _store(control, key, Change(request.actor.name, "update"), insert=False)
     control.note(request.actor.name, "update", "key", key_hash)
@@ -115,7 +116,7 @@ async def regenerate(control: ControlPlane, request: AdminRequest) -> dict[str, 
     current = await _load(control, old_hash)
     secret = chosen or new_key()
     now = time.time()
-    key = apply_to_key(current, fields, now).with_changes(
+    key = _zoned(control, apply_to_key(current, fields, now), fields, now).with_changes(
         key_hash=hash_key(secret), key_name=display_name(secret)
     )
     await _check_team(control, key)
@@ -169,6 +170,20 @@ async def list_keys(control: ControlPlane, request: AdminRequest) -> dict[str, A
 
 
 # --- shared ----------------------------------------------------------------------------
+
+
+def budget_zone(control: ControlPlane) -> str:
+    """Where budgets reset at midnight: ``litellm_settings.timezone``, UTC when unset."""
+    return control.runtime.config.file.litellm_settings.timezone or DEFAULT_ZONE
+
+
+def _zoned(
+    control: ControlPlane, key: VirtualKey, fields: dict[str, Any], now: float
+) -> VirtualKey:
+    """The key with its budget schedule in the configured zone (recorded with the key, so
+    every process counts the same periods whatever its own config says)."""
+    limits = key.limits.in_zone(budget_zone(control), now, restarted="budget_duration" in fields)
+    return key.with_changes(limits=limits)
 
 
 def describe_key(key: VirtualKey, now: float, *, spend: float | None) -> dict[str, Any]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from gateway.api.admin.context import ControlPlane
-from gateway.api.admin.keys import describe_key
+from gateway.api.admin.keys import budget_zone, describe_key
 from gateway.api.admin.request import AdminRequest, text, text_list
 from gateway.errors import InvalidRequest, ResourceNotFound
 from gateway.keys.directory import key_event_id, team_event_id
@@ -33,6 +34,7 @@ async def new(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
     team_id = text(body, "team_id", max_chars=MAX_TEAM_ID_CHARS) or str(uuid.uuid4())
     now = time.time()
     team = apply_to_team(Team(team_id=team_id, created_at=now, updated_at=now), fields, now)
+    team = _zoned(control, team, fields, now)
     try:
         await control.store.team_insert(_row(team), Change(request.actor.name, "create"))
     except Conflict:
@@ -48,7 +50,7 @@ async def update(control: ControlPlane, request: AdminRequest) -> dict[str, Any]
     fields = read_fields(body, TEAM_FIELDS, identifiers=frozenset({"team_id"}))
     current = await _load(control, team_id)
     now = time.time()
-    team = apply_to_team(current, fields, now)
+    team = _zoned(control, apply_to_team(current, fields, now), fields, now)
     if await control.store.team_update(_row(team), Change(request.actor.name, "update")) is None:
         raise ResourceNotFound(f"The team {team_id!r} was deleted meanwhile.", param="team_id")
     control.note(request.actor.name, "update", "team", team_id)
@@ -104,6 +106,12 @@ def describe_team(team: Team, now: float, *, spend: float | None) -> dict[str, A
         "created_at": iso(team.created_at),
         "updated_at": iso(team.updated_at),
     }
+
+
+def _zoned(control: ControlPlane, team: Team, fields: dict[str, Any], now: float) -> Team:
+    """The team with its budget schedule in the configured zone (as for keys)."""
+    limits = team.limits.in_zone(budget_zone(control), now, restarted="budget_duration" in fields)
+    return replace(team, limits=limits)
 
 
 def _team_id(source: dict[str, Any]) -> str:
