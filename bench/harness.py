@@ -17,8 +17,10 @@ import resource
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +132,12 @@ def post_json(url: str, body: Mapping[str, Any], api_key: str, timeout: float = 
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode(errors="replace")
+        raise RuntimeError(f"POST {url}: {error.code} {detail}") from error
 
 
 def generate_key(port: int, master_key: str, fields: Mapping[str, Any]) -> str:
@@ -342,6 +348,14 @@ class RedisPrefix:
     def count(self) -> int:
         return len(self._keys())
 
+    def zcard_matching(self, part: str) -> int:
+        """Members of the sorted sets whose key has ``<prefix>:<part>`` in it, summed."""
+        return sum(
+            int(self._client.zcard(key))
+            for key in self._keys()
+            if f"{self.prefix}:{part}".encode() in key
+        )
+
     def delete(self) -> int:
         keys = self._keys()
         for start in range(0, len(keys), 500):
@@ -355,3 +369,43 @@ class RedisPrefix:
 
     def close(self) -> None:
         self._client.close()
+
+
+def redis_breaker(log: Path, offset: int, start: float, end: float) -> dict[str, float]:
+    """How long the gateway's Redis circuit breaker was open between ``start`` and ``end``
+    (epoch seconds), from the log lines written after byte ``offset``.
+
+    While it is open the gateway serves from local state and makes no Redis calls, so a
+    run that had it open measured Redis only in part.
+    """
+    opened = 0
+    open_s = 0.0
+    since: float | None = None
+    first = True
+    with log.open("rb") as handle:
+        handle.seek(offset)
+        lines = handle.read().decode(errors="replace").splitlines()
+    for line in lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+            moment = datetime.fromisoformat(record["time"].replace("Z", "+00:00")).timestamp()
+        except (ValueError, KeyError):
+            continue
+        message = str(record.get("message", ""))
+        if message.startswith("redis unavailable"):
+            opened += 1
+            since = max(start, moment) if since is None else since
+        elif message.startswith("redis healthy"):
+            if since is None and first:
+                since = start  # it was already open when the run began
+            if since is not None:
+                open_s += max(0.0, min(moment, end) - since)
+                since = None
+        else:
+            continue
+        first = False
+    if since is not None:
+        open_s += max(0.0, end - since)
+    return {"open_s": round(open_s, 3), "opened": opened}
