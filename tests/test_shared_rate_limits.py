@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from typing import Any
 
 import httpx
+import redis
 
 from support.clients import CLIENT_TIMEOUT_S
 from support.fleet import UpstreamFleet
@@ -76,3 +78,87 @@ def test_without_redis_each_process_counts_alone(
     statuses = asyncio.run(burst(gateways, 3 * rpm))
     assert current_minute() == minute, "the burst straddled a minute; counts are per minute"
     assert statuses == Counter({200: 2 * rpm, 429: rpm})
+
+
+def test_token_counts_reach_redis_merged_and_exact(
+    fleet: UpstreamFleet, start_gateway: StartGateway, shared_redis_prefix: str
+) -> None:
+    """Each process adds its tokens to the fleet's minute count in merged writes: far fewer
+    Redis calls than requests, and not a token lost or counted twice."""
+    config = {
+        "model_list": [fleet.deployment("counted", "counted-a", tpm=10_000_000)],
+        "router_settings": {"num_retries": 0, "redis_key_prefix": shared_redis_prefix},
+    }
+    env = {"REDIS_URL": SHARED_REDIS_URL}
+    gateways = [start_gateway(config, env=env), start_gateway(config, env=env)]
+    total = 400
+    minute = wait_for_room_in_the_minute()
+    client = redis.Redis.from_url(SHARED_REDIS_URL)
+    watcher = ScriptWatcher(shared_redis_prefix)
+
+    async def run() -> int:
+        tokens = 0
+        queue: asyncio.Queue[GatewayProcess] = asyncio.Queue()
+        for index in range(total):
+            queue.put_nowait(gateways[index % 2])
+
+        async def worker(http: httpx.AsyncClient) -> None:
+            nonlocal tokens
+            while not queue.empty():
+                gateway = queue.get_nowait()
+                response = await http.post(
+                    f"{gateway.v1_url}/chat/completions",
+                    headers=gateway.auth_headers(),
+                    json={"model": "counted", "messages": MESSAGES},
+                )
+                assert response.status_code == 200, response.text
+                tokens += response.json()["usage"]["total_tokens"]
+
+        async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT_S) as http:
+            await asyncio.gather(*(worker(http) for _ in range(CONCURRENCY)))
+        return tokens
+
+    tokens = asyncio.run(run())
+    for gateway in gateways:
+        assert gateway.stop() == 0  # stopping flushes what is still being merged
+    try:
+        assert current_minute() == minute, "the burst straddled a minute; rerun"
+        counted = client.hget(f"{shared_redis_prefix}:usage:counted-a:{minute}", "t")
+        assert counted is not None and int(counted) == tokens
+        writes = watcher.stop()
+        assert writes < total / 2, f"{writes} script calls for {total} requests"
+    finally:
+        client.close()
+
+
+class ScriptWatcher:
+    """Counts the scripts run on keys under ``prefix`` (Redis MONITOR: other users of the
+    same Redis are not counted)."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._client = redis.Redis.from_url(SHARED_REDIS_URL)
+        self._monitor = self._client.monitor()
+        self._monitor.connection = self._monitor.connection_pool.get_connection()
+        self._monitor.connection.send_command("MONITOR")
+        assert self._monitor.connection.read_response() in (b"OK", "OK")
+        self._stopping = threading.Event()
+        self.count = 0
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        for entry in self._monitor.listen():
+            if self._stopping.is_set():
+                return
+            command = str(entry.get("command", ""))
+            if command.upper().startswith("EVAL") and self._prefix in command:
+                self.count += 1
+
+    def stop(self) -> int:
+        self._stopping.set()
+        self._client.ping()  # the monitor sees it and looks at the flag
+        self._thread.join(timeout=10)
+        self._monitor.connection.disconnect()
+        self._client.close()
+        return self.count

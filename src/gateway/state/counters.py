@@ -129,11 +129,12 @@ class FleetSpend:
     def add(
         self, ident: str, period: int, usd: float, ttl_s: float, on_total: Callable[[float], None]
     ) -> None:
-        async def write() -> None:
-            total = await self._add(keys=[self._key(ident, period)], args=[repr(usd), _ms(ttl_s)])
-            on_total(float(total))
+        key = self._key(ident, period)
 
-        self._writer.submit(write)
+        async def write(amount: float) -> float:
+            return float(await self._add(keys=[key], args=[repr(amount), _ms(ttl_s)]))
+
+        self._writer.add(key, usd, write, on_total)
 
     async def total(self, ident: str, period: int) -> float:
         value = await self._guard.run(partial(self._client.get, self._key(ident, period)))

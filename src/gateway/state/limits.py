@@ -110,7 +110,10 @@ class FleetLimits:
         state = self._current(deployment_id, now)
         state.local_tokens += tokens
         key = self._keys.usage(deployment_id, state.minute)
-        self._writer.submit(partial(self._tokens_script, keys=[key], args=[tokens, KEY_TTL_MS]))
+        self._writer.add(key, tokens, partial(self._add_tokens, key))
+
+    async def _add_tokens(self, key: str, tokens: float) -> object:
+        return await self._tokens_script(keys=[key], args=[int(tokens), KEY_TTL_MS])
 
     async def _renew(
         self, state: _Minute, deployment_id: str, rpm: int | None, tpm: int | None
