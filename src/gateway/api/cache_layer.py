@@ -21,12 +21,12 @@ from gateway.api.http import JSON_HEADERS, Headers, Incoming, RequestHeaders, se
 from gateway.api.outcome import Exchange, record
 from gateway.api.services import DataPlane
 from gateway.api.sse import relay_stream
-from gateway.cache.assemble import RecordingStream
+from gateway.cache.assemble import RecordingStream, assemble, recording_bytes
 from gateway.cache.controls import CacheControls, pop_cache_controls
 from gateway.cache.key import cache_key, scope_for
 from gateway.cache.replay import ReplayStream, replay_chunks
 from gateway.cache.response_cache import Hit, ResponseCache
-from gateway.providers.base import ChunkStream, Operation, Usage
+from gateway.providers.base import ChunkStream, Operation, StreamChunk, Usage
 from gateway.router.request import RouteTrace
 
 CACHE_HEADER = b"x-gateway-cache"
@@ -49,11 +49,11 @@ class CacheTicket:
         self.cache.store_soon(self.key, payload, self.controls)
 
     def recording(self, chunks: ChunkStream) -> ChunkStream:
-        """The stream as it is; once it ends cleanly, its whole answer is stored."""
-        return RecordingStream(chunks, self.operation, self._remember_completion)
+        """The stream as it is; once it ends cleanly, its chunks are stored."""
+        return RecordingStream(chunks, self._remember_chunks)
 
-    def _remember_completion(self, completion: dict[str, Any]) -> None:
-        self.cache.store_soon(self.key, orjson.dumps(completion), self.controls)
+    def _remember_chunks(self, chunks: list[bytes]) -> None:
+        self.cache.store_soon(self.key, recording_bytes(chunks), self.controls)
 
 
 def open_ticket(
@@ -88,9 +88,10 @@ async def answer_from_cache(
     hit = await ticket.cache.lookup(ticket.key, ticket.controls)
     if hit is None:
         return False
-    completion = _completion(hit)
-    if completion is None:
+    answer = _stored_answer(ticket.operation, hit, stream=stream)
+    if answer is None:
         return False
+    completion, chunks, whole = answer
     exchange.cache_hit = True
     exchange.trace = RouteTrace(model_group=ticket.group)
     exchange.usage = Usage.from_openai(completion.get("usage"))
@@ -104,19 +105,53 @@ async def answer_from_cache(
         (b"age", str(int(hit.age_s)).encode()),
     ]
     if stream:
-        replay = ReplayStream(replay_chunks(ticket.operation, completion))
+        replay = ReplayStream(chunks or replay_chunks(ticket.operation, completion))
         await relay_stream(
             replay, headers, include_usage, incoming.receive, incoming.send, exchange=exchange
         )
     else:
-        await send_bytes(incoming.send, 200, hit.body, [*JSON_HEADERS, *headers])
+        await send_bytes(incoming.send, 200, whole, [*JSON_HEADERS, *headers])
     record(plane, exchange)
     return True
 
 
-def _completion(hit: Hit) -> dict[str, Any] | None:
+def _stored_answer(
+    operation: Operation, hit: Hit, *, stream: bool
+) -> tuple[dict[str, Any], list[StreamChunk] | None, bytes] | None:
+    """What a hit holds, as (completion, chunks to replay, whole answer's bytes).
+
+    A completion (stored from a whole answer) is sent as stored, or replayed as
+    rebuilt chunks. A stream's recording is replayed as it was recorded, or put
+    together into a completion for a whole request. None: unusable."""
     try:
-        completion = orjson.loads(hit.body)
+        stored = orjson.loads(hit.body)
     except orjson.JSONDecodeError:
         return None
-    return completion if isinstance(completion, dict) else None
+    if isinstance(stored, dict):
+        return stored, None, hit.body
+    if not isinstance(stored, list):
+        return None
+    if stream:
+        return _recording_summary(stored), [_replayed(chunk) for chunk in stored], b""
+    completion = assemble(operation, stored)
+    return (completion, None, orjson.dumps(completion)) if completion is not None else None
+
+
+def _recording_summary(chunks: list[Any]) -> dict[str, Any]:
+    """The model and usage of a recording (what the ledger needs of a hit)."""
+    summary: dict[str, Any] = {}
+    for chunk in chunks:
+        if isinstance(chunk, dict):
+            summary.setdefault("model", chunk.get("model"))
+            if chunk.get("usage") is not None:
+                summary["usage"] = chunk["usage"]
+    return summary
+
+
+def _replayed(chunk: Any) -> StreamChunk:
+    data = orjson.dumps(chunk)
+    if not isinstance(chunk, dict) or chunk.get("usage") is None:
+        return StreamChunk(data)
+    return StreamChunk(
+        data, usage=Usage.from_openai(chunk["usage"]), usage_only=not chunk.get("choices")
+    )

@@ -1,4 +1,4 @@
-"""A streamed answer, put back together as the completion it amounts to, so it can be cached.
+"""A streamed answer, recorded as it passes and put back together as a completion on demand.
 
 Chat chunks are merged per choice: string fields of the delta are joined,
 tool calls are merged by their ``index``; text-completion chunks join their
@@ -50,6 +50,12 @@ class StreamAssembler:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
             self.cacheable = False
+            return
+        self.feed_object(chunk)
+
+    def feed_object(self, chunk: Any) -> None:
+        """One chunk already parsed (a stored recording's)."""
+        if not self.cacheable:
             return
         if not isinstance(chunk, dict):
             self.cacheable = False
@@ -151,26 +157,38 @@ class StreamAssembler:
 
 
 class RecordingStream:
-    """Passes a stream through unchanged; when it ends cleanly, hands the whole answer on."""
+    """Passes a stream through unchanged; when it ends cleanly, hands its chunks on.
 
-    def __init__(
-        self,
-        stream: ChunkStream,
-        operation: Operation,
-        on_complete: Callable[[dict[str, Any]], None],
-    ) -> None:
+    The chunks are kept as the bytes they arrived as: parsing and merging them
+    into a completion would cost every stream of a cache miss about as much as
+    relaying it. A stored recording is replayed as it is to streams, and put
+    together (``assemble``) only when a whole request hits it.
+    """
+
+    def __init__(self, stream: ChunkStream, on_complete: Callable[[list[bytes]], None]) -> None:
         self._stream = stream
-        self._assembler = StreamAssembler(operation)
         self._on_complete = on_complete
 
     async def __aiter__(self) -> AsyncIterator[StreamChunk]:
-        assembler = self._assembler
+        recorded: list[bytes] = []
         async for chunk in self._stream:
-            assembler.feed(chunk.data)
+            recorded.append(chunk.data)
             yield chunk
-        completion = assembler.completion()
-        if completion is not None:
-            self._on_complete(completion)
+        self._on_complete(recorded)
 
     async def aclose(self) -> None:
         await self._stream.aclose()
+
+
+def recording_bytes(chunks: list[bytes]) -> bytes:
+    """A recording as stored: the chunks as one JSON array, told apart from a completion
+    (a JSON object) by its first byte."""
+    return b"[" + b",".join(chunks) + b"]"
+
+
+def assemble(operation: Operation, chunks: list[Any]) -> dict[str, Any] | None:
+    """The completion a recording amounts to, or None when it cannot be put together."""
+    assembler = StreamAssembler(operation)
+    for chunk in chunks:
+        assembler.feed_object(chunk)
+    return assembler.completion()

@@ -27,7 +27,7 @@ log = logging.getLogger("gateway.cache")
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    body: bytes  # the answer's JSON, as stored
+    body: bytes  # as stored: a completion's JSON, or a stream's recording (a JSON array)
     age_s: float
 
 
@@ -77,6 +77,10 @@ class ResponseCache:
         if ttl <= 0:
             return
         entry = Entry(body, time.time())
+        if self._local is not None:
+            # In process, storing is a dict insert: no task needed to keep it off the path.
+            self._local.put_now(self.namespace(controls), key, entry, min(ttl, MAX_TTL_S))
+            return
         task = asyncio.create_task(
             self._store.put(self.namespace(controls), key, entry, min(ttl, MAX_TTL_S))
         )

@@ -74,6 +74,9 @@ class LocalStore:
         return entry
 
     async def put(self, namespace: str, key: str, entry: Entry, ttl_s: float) -> None:
+        self.put_now(namespace, key, entry, ttl_s)
+
+    def put_now(self, namespace: str, key: str, entry: Entry, ttl_s: float) -> None:
         slot = (namespace, key)
         self._entries[slot] = (time.time() + ttl_s, entry)
         self._entries.move_to_end(slot)
