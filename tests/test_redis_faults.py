@@ -11,8 +11,10 @@ import time
 from typing import Any
 
 import httpx
+import redis
 
 from support.clients import CLIENT_TIMEOUT_S
+from support.control import Admin
 from support.delay_proxy import DelayProxy
 from support.fleet import UpstreamFleet
 from support.gateway_process import GatewayProcess, StartGateway
@@ -167,3 +169,47 @@ def test_redis_answering_after_20s_keeps_requests_fast_and_the_breaker_opens_the
             wait_for_log(gateway, RESUMED, mark)
             assert chat(http, gateway, "steady", "again").headers["x-gateway-cache"] == "miss"
             assert eventually_hit(http, gateway, "again")
+
+
+def test_parallel_slots_taken_while_redis_was_slow_are_given_back(
+    fleet: UpstreamFleet, start_gateway: StartGateway, private_redis: PrivateRedis
+) -> None:
+    """A slot's Lua call that lands after the time budget ran out (the request went on with a
+    local slot) and releases dropped while the breaker was open leak nothing: once Redis
+    answers again, the key's slots on Redis are all free."""
+    config = {
+        "model_list": [fleet.deployment("steady", "steady-a")],
+        "router_settings": {"num_retries": 0, "redis_key_prefix": "slots"},
+    }
+    with DelayProxy(private_redis.port) as proxy:
+        gateway = start_gateway(config, env={"REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"})
+        with Admin(gateway) as admin:
+            created = admin.generate_key(max_parallel_requests=2)
+        key, key_hash = created["key"], created["token"]
+        headers = {"Authorization": f"Bearer {key}"}
+        slots = redis.Redis(port=private_redis.port)
+        zset = f"slots:slots:key:{key_hash}"
+
+        def ask(http: httpx.Client, text: str) -> int:
+            response = http.post(
+                f"{gateway.v1_url}/chat/completions",
+                headers=headers,
+                json={"model": "steady", "messages": [{"role": "user", "content": text}]},
+            )
+            return response.status_code
+
+        with httpx.Client(timeout=CLIENT_TIMEOUT_S) as http:
+            assert [ask(http, f"healthy {i}") for i in range(3)] == [200] * 3
+            proxy.delay = 0.3  # past the 50 ms budget: each call lands on Redis too late
+            assert [ask(http, f"slow {i}") for i in range(6)] == [200] * 6
+            wait_for_log(gateway, OPENED)
+            mark = gateway.log_mark()
+            proxy.delay = 0.0
+            wait_for_log(gateway, RESUMED, mark)
+            assert ask(http, "after") == 200  # carries the releases Redis never confirmed
+            deadline = time.monotonic() + RESUME_BOUND_S
+            while slots.zcard(zset) != 0:
+                assert time.monotonic() < deadline, f"leases left: {slots.zrange(zset, 0, -1)}"
+                time.sleep(POLL_S)
+            assert [ask(http, f"again {i}") for i in range(3)] == [200] * 3
+        slots.close()

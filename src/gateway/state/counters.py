@@ -4,7 +4,9 @@ Parallel slots are leases in a sorted set (member: a lease id, score: when it
 lapses), taken by one Lua call that first forgets lapsed leases: a process
 that dies holding slots gives them back within ``LEASE_S``, instead of
 leaking them forever as a plain counter would. Releases go through the
-background writer. When Redis cannot answer, slots are counted in this
+background writer and are kept until Redis confirms them; the next acquire
+carries those still unconfirmed, and the lease of an acquire whose answer
+came too late, so a slow Redis leaks no slot. When Redis cannot answer, slots are counted in this
 process alone (each process may then admit up to the limit).
 
 Spend totals are one float counter per key (or team) and budget period.
@@ -27,9 +29,16 @@ from gateway.state.writer import BackgroundWriter
 # The longest a request may hold a parallel slot (longer than any request deadline).
 LEASE_S = 900.0
 
-# KEYS: the leases zset. ARGV: now, lapses at, lease id, limit, expiry in ms.
+# The most unconfirmed releases one acquire carries along.
+CARRIED_RELEASES = 64
+
+# KEYS: the leases zset. ARGV: now, lapses at, lease id, limit, expiry in ms, then the
+# leases to release first (releases not yet confirmed).
 _ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for i = 6, #ARGV do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
   return 0
 end
@@ -74,21 +83,34 @@ class FleetSlots:
         self._client = connection.client
         self._leases = itertools.count()
         self._local: dict[str, int] = {}
+        self._unconfirmed: dict[str, set[str]] = {}  # released (or maybe taken) leases
 
     async def acquire(self, ident: str, limit: int, now: float) -> str | None:
         lease = f"{self._origin}:{next(self._leases)}"
         if self._guard.usable:
+            unconfirmed = self._unconfirmed.get(ident)
+            carried = list(itertools.islice(unconfirmed, CARRIED_RELEASES)) if unconfirmed else []
             try:
                 granted = await self._guard.run(
                     partial(
                         self._acquire,
                         keys=[self._key(ident)],
-                        args=[repr(now), repr(now + LEASE_S), lease, limit, int(LEASE_S * 1000)],
+                        args=[
+                            repr(now),
+                            repr(now + LEASE_S),
+                            lease,
+                            limit,
+                            int(LEASE_S * 1000),
+                            *carried,
+                        ],
                     )
                 )
             except StateUnavailable:
-                pass
+                # The call may still have run on Redis after the time ran out: the lease
+                # taken there would be held until it lapses. Release it with the next call.
+                self._unconfirmed.setdefault(ident, set()).add(lease)
             else:
+                self._confirmed(ident, carried)
                 return lease if int(granted) else None
         held = self._local.get(ident, 0)
         if held >= limit:
@@ -104,7 +126,23 @@ class FleetSlots:
             else:
                 self._local.pop(ident, None)
             return
-        self._writer.submit(partial(self._client.zrem, self._key(ident), lease))
+        # Kept until Redis confirms it: a release lost to a slow or unreachable Redis
+        # (the writer drops writes while the breaker is open) goes with a later call.
+        self._unconfirmed.setdefault(ident, set()).add(lease)
+        self._writer.submit(partial(self._release_unconfirmed, ident))
+
+    async def _release_unconfirmed(self, ident: str) -> None:
+        leases = list(self._unconfirmed.get(ident, ()))
+        if leases:
+            await self._client.zrem(self._key(ident), *leases)
+            self._confirmed(ident, leases)
+
+    def _confirmed(self, ident: str, released: list[str]) -> None:
+        unconfirmed = self._unconfirmed.get(ident)
+        if unconfirmed is not None and released:
+            unconfirmed.difference_update(released)
+            if not unconfirmed:
+                del self._unconfirmed[ident]
 
     def _key(self, ident: str) -> str:
         return f"{self._prefix}:slots:{ident}"
