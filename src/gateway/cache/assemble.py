@@ -13,8 +13,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from gateway.providers.base import ChunkStream, Operation, StreamChunk
 
 
@@ -43,18 +41,8 @@ class StreamAssembler:
         self._usage: Any = None
         self.cacheable = True
 
-    def feed(self, data: bytes) -> None:
-        if not self.cacheable:
-            return
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            self.cacheable = False
-            return
-        self.feed_object(chunk)
-
-    def feed_object(self, chunk: Any) -> None:
-        """One chunk already parsed (a stored recording's)."""
+    def feed(self, chunk: Any) -> None:
+        """One chunk, parsed (a stored recording's)."""
         if not self.cacheable:
             return
         if not isinstance(chunk, dict):
@@ -190,5 +178,5 @@ def assemble(operation: Operation, chunks: list[Any]) -> dict[str, Any] | None:
     """The completion a recording amounts to, or None when it cannot be put together."""
     assembler = StreamAssembler(operation)
     for chunk in chunks:
-        assembler.feed_object(chunk)
+        assembler.feed(chunk)
     return assembler.completion()
