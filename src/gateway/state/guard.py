@@ -11,7 +11,10 @@ from local state, so a slow Redis costs a request at most the budget. Open, no
 call reaches Redis at all: ``run`` raises ``StateUnavailable`` at once. A
 background monitor pings Redis: a heartbeat while closed (a slow or dead Redis
 is noticed even when idle), probes while open. When it closes, the hooks
-registered with ``on_recovered`` reconcile local and shared state.
+registered with ``on_recovered`` reconcile local and shared state. A budget
+that runs out only because the process's own event loop was too busy to notice
+in time (it is noticed at twice its length or later) fails the call but does
+not count against Redis: a saturated worker does not open the breaker.
 
 ``status`` is ``ok`` (closed, no recent failure), ``degraded`` (closed with
 recent failures, or reconciling) or ``down`` (open).
@@ -37,6 +40,9 @@ Hook = Callable[[], Awaitable[None]]
 
 # What a failed Redis call raises: the client's own errors, socket errors, our budget.
 REDIS_FAULTS = (RedisError, OSError, TimeoutError)
+# A budget noticed this many times its length after the call began was noticed late: the
+# event loop was busy, and Redis is not to blame.
+LATE_FACTOR = 2.0
 
 
 class Status(enum.StrEnum):
@@ -114,9 +120,17 @@ class RedisGuard:
         if self._open:
             raise StateUnavailable(f"redis at {self._where} is unavailable (circuit open)")
         budget = budget_s or (self.background_budget_s if background else self.budget_s)
+        started = time.monotonic()
         try:
             async with asyncio.timeout(budget):
                 return await operation()
+        except TimeoutError as exc:
+            # A budget that ran out long after it should have means this process's event
+            # loop was too busy to look (a saturated worker), not that Redis was slow: the
+            # call still fails, but it does not count towards opening the breaker.
+            if time.monotonic() - started <= budget * LATE_FACTOR:
+                self.record_failure(exc)
+            raise StateUnavailable(_describe(exc)) from exc
         except REDIS_FAULTS as exc:
             self.record_failure(exc)
             raise StateUnavailable(_describe(exc)) from exc
