@@ -3,6 +3,7 @@
     .venv/bin/python bench/profile.py                    # non-streaming, c=64, 20 s
     .venv/bin/python bench/profile.py --stream --seconds 30
     .venv/bin/python bench/profile.py --variant redis    # a features.py variant
+    .venv/bin/python bench/profile.py --variant cache-miss --against base --concurrency 16
 
 Starts the mock upstream and the gateway (pinned as in ``run.py``), samples
 the gateway with py-spy (``--nonblocking``: the gateway is never paused) while
@@ -15,7 +16,10 @@ By default the gateway runs ``run.py``'s config with the master key. With
 with a virtual key, every request's body different (so a cache misses), and for
 the Redis variants ``REDIS_URL`` with a prefix of its own, deleted at the end.
 Sampling goes on for a few seconds after the load stops, so work the gateway
-defers past a request (and still has to do) is in the profile too.
+defers past a request (and still has to do) is in the profile too. With
+``--against``, that variant is profiled as well, the two alternating over
+``--rounds`` runs each, and the differences are printed in µs per request: by
+package (own time) and by function (including callees).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import configs
@@ -61,6 +66,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument(
         "--tail", type=float, default=8.0, help="seconds sampled after the load stops"
+    )
+    parser.add_argument(
+        "--against",
+        choices=list(features.VARIANTS),
+        help="also profile this features.py variant and print where --variant spends more",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="with --against: runs of each, alternating"
     )
     parser.add_argument("--proxy-core", default="0")
     parser.add_argument("--load-core", default="1")
@@ -106,9 +119,47 @@ def summarize(collapsed: str) -> tuple[Counter[str], Counter[str], int]:
     return own, inclusive, total
 
 
-def main() -> int:
-    args = parse_args()
-    os.sched_setaffinity(0, {int(c) for c in args.load_core.split(",")})
+@dataclass
+class Profile:
+    """One or more profiled runs of one gateway setup, summed."""
+
+    label: str
+    requests: int = 0  # completed, as wrk counted them
+    seconds: float = 0.0
+    forwarded: int = 0
+    cpu_s: float = 0.0
+    after_s: float = 0.0  # CPU spent after the load stopped
+    own: Counter[str] = field(default_factory=Counter)
+    inclusive: Counter[str] = field(default_factory=Counter)
+    total: int = 0  # samples
+
+    @property
+    def per_req_us(self) -> float:
+        return self.cpu_s * 1e6 / self.forwarded if self.forwarded else 0.0
+
+    def us(self, count: int) -> float:
+        """Samples -> µs of CPU per request."""
+        return count / self.total * self.per_req_us if self.total else 0.0
+
+    def packages(self) -> Counter[str]:
+        found: Counter[str] = Counter()
+        for name, count in self.own.items():
+            found[package(name)] += count
+        return found
+
+    def add(self, other: Profile) -> None:
+        self.requests += other.requests
+        self.seconds += other.seconds
+        self.forwarded += other.forwarded
+        self.cpu_s += other.cpu_s
+        self.after_s += other.after_s
+        self.own.update(other.own)
+        self.inclusive.update(other.inclusive)
+        self.total += other.total
+
+
+def profile_once(args: argparse.Namespace, variant_name: str | None) -> tuple[Profile, str]:
+    """Start the mock and a gateway, load it while py-spy samples; the profile and the stacks."""
     redis_prefix: harness.RedisPrefix | None = None
     with tempfile.TemporaryDirectory(prefix="profile-") as tmp:
         work = Path(tmp)
@@ -117,8 +168,8 @@ def main() -> int:
         try:
             processes.start_mock(args.python, {args.latency: mock_port}, args.load_core)
             env: dict[str, str] = {}
-            if args.variant:
-                variant = features.VARIANTS[args.variant]
+            if variant_name:
+                variant = features.VARIANTS[variant_name]
                 prefix = None
                 if variant.redis:
                     prefix = f"bench-profile-{secrets.token_hex(4)}"
@@ -132,13 +183,13 @@ def main() -> int:
                 "gateway", args.python, args.gateway_src, config, args.proxy_core, env=env
             )
             api_key = configs.MASTER_KEY
-            if args.variant:
+            if variant_name:
                 api_key = harness.generate_key(
                     port,
                     configs.MASTER_KEY,
-                    features.key_fields(args.latency, features.VARIANTS[args.variant]),
+                    features.key_fields(args.latency, features.VARIANTS[variant_name]),
                 )
-            vary = bool(args.variant)
+            vary = bool(variant_name)
             body = work / "body.json"
             body.write_bytes(configs.request_body(args.latency, args.stream, nonce=vary))
             run_id = secrets.token_hex(4)
@@ -194,39 +245,94 @@ def main() -> int:
             forwarded = mock_requests(mock_port) - forwarded
             _, spy_err = spy.communicate(timeout=args.seconds + args.tail + 60)
             if not stacks.exists():
-                print(f"py-spy wrote nothing: {spy_err.decode(errors='replace')}", file=sys.stderr)
-                return 1
+                raise RuntimeError(f"py-spy wrote nothing: {spy_err.decode(errors='replace')}")
             collapsed = stacks.read_text(encoding="utf-8", errors="replace")
-            if args.keep:
-                Path(args.keep).write_text(collapsed, encoding="utf-8")
         finally:
             processes.stop()
             if redis_prefix is not None:
                 redis_prefix.delete()
                 redis_prefix.close()
     own, inclusive, total = summarize(collapsed)
-    per_req_us = cpu * 1e6 / forwarded if forwarded else 0.0
-    kind = "20-chunk streams" if args.stream else "non-streaming requests"
-    what = f"variant {args.variant}" if args.variant else "run.py's config, master key"
-    print(
-        f"{what}; {kind}, c={args.concurrency}, upstream {args.latency} ms: "
-        f"{result.rps:,.0f} req/s, {per_req_us:.0f} µs of gateway CPU per request "
-        f"({forwarded} forwarded, {total} samples; {cpu - cpu_during:.2f} s of the "
-        f"{cpu:.2f} s CPU came after the load stopped)\n"
+    found = Profile(
+        variant_name or "run.py's config, master key",
+        requests=result.requests,
+        seconds=result.seconds,
+        forwarded=forwarded,
+        cpu_s=cpu,
+        after_s=cpu - cpu_during,
+        own=own,
+        inclusive=inclusive,
+        total=total,
     )
-    packages: Counter[str] = Counter()
-    for name, count in own.items():
-        packages[package(name)] += count
+    return found, collapsed
+
+
+def print_profile(found: Profile, args: argparse.Namespace) -> None:
+    kind = "20-chunk streams" if args.stream else "non-streaming requests"
+    rps = found.requests / found.seconds if found.seconds else 0.0
+    print(
+        f"{found.label}; {kind}, c={args.concurrency}, upstream {args.latency} ms: "
+        f"{rps:,.0f} req/s, {found.per_req_us:.0f} µs of gateway CPU per request "
+        f"({found.forwarded} forwarded, {found.total} samples; {found.after_s:.2f} s of the "
+        f"{found.cpu_s:.2f} s CPU came after the load stopped)\n"
+    )
     for title, counter in (
-        ("own time, by package", packages),
-        ("own time", own),
-        ("including callees", inclusive),
+        ("own time, by package", found.packages()),
+        ("own time", found.own),
+        ("including callees", found.inclusive),
     ):
         print(f"top {args.top} by {title}:  share  µs/req  function")
         for name, count in counter.most_common(args.top):
-            share = count / total
-            print(f"  {share:6.1%} {share * per_req_us:7.1f}  {name}")
+            print(f"  {count / found.total:6.1%} {found.us(count):7.1f}  {name}")
         print()
+
+
+def print_difference(found: Profile, base: Profile, args: argparse.Namespace) -> None:
+    """Where ``found`` spends more CPU per request than ``base``: by package (own time) and
+    by function (including callees), in µs per request."""
+    print(
+        f"{found.label} against {base.label}: {found.per_req_us:.0f} against "
+        f"{base.per_req_us:.0f} µs of gateway CPU per request "
+        f"({found.per_req_us - base.per_req_us:+.0f} µs, "
+        f"{(found.per_req_us / base.per_req_us - 1) * 100 if base.per_req_us else 0:+.1f}%)\n"
+    )
+    for title, mine, theirs in (
+        ("own time, by package", found.packages(), base.packages()),
+        ("including callees", found.inclusive, base.inclusive),
+    ):
+        difference = {
+            name: found.us(mine[name]) - base.us(theirs[name]) for name in set(mine) | set(theirs)
+        }
+        print(f"top {args.top} differences by {title}:  µs/req {found.label} / {base.label}")
+        ranked = sorted(difference.items(), key=lambda item: -abs(item[1]))
+        for name, delta in ranked[: args.top]:
+            print(
+                f"  {delta:+7.1f}  {found.us(mine[name]):7.1f} / {base.us(theirs[name]):7.1f}  "
+                f"{name}"
+            )
+        print()
+
+
+def main() -> int:
+    args = parse_args()
+    os.sched_setaffinity(0, {int(c) for c in args.load_core.split(",")})
+    if not args.against:
+        found, collapsed = profile_once(args, args.variant)
+        if args.keep:
+            Path(args.keep).write_text(collapsed, encoding="utf-8")
+        print_profile(found, args)
+        return 0
+    # Variant and baseline alternate (A B B A ...), so drift on a shared machine hits both.
+    found = Profile(args.variant or "run.py's config, master key")
+    base = Profile(args.against)
+    for round_ in range(args.rounds):
+        order = [(args.variant, found), (args.against, base)]
+        for name, into in order if round_ % 2 == 0 else order[::-1]:
+            once, _ = profile_once(args, name)
+            into.add(once)
+    print_profile(found, args)
+    print_profile(base, args)
+    print_difference(found, base, args)
     return 0
 
 

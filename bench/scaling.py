@@ -49,6 +49,8 @@ from harness import CHAT_PATH, HERE, REPO, SETTLE_S
 NEVER_RECYCLE = 1_000_000_000
 SINGLE = "1"
 SINGLE_GUNICORN = "1 (gunicorn)"
+# A busiest worker above this share of the workers' CPU: the others were all but idle.
+LOPSIDED = 0.9
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,13 @@ def scaling_table(result: dict[str, Any], stream: bool) -> str:
             )
             busy = _median_of(rows, lambda r: sum(r["core_busy"].values()))
             shares = [r["roles"]["busiest_worker_share"] for r in rows if setup["workers"] > 1]
-            busiest = f"{statistics.median(shares):.0%}" if shares else "-"
+            busiest = "-"
+            if shares:
+                # A median hides runs where one worker took every connection: count them.
+                alone = sum(1 for share in shares if share > LOPSIDED)
+                busiest = f"{statistics.median(shares):.0%}"
+                if alone:
+                    busiest += f" ({alone} of {len(shares)} runs > {LOPSIDED:.0%})"
             lines.append(
                 f"| {setup['label']} | {setup['cores']} | {concurrency} | {report.num(rps)} "
                 f"| {'(reference)' if is_single else _ratio(speedup[key])} "
@@ -427,6 +435,13 @@ def markdown(result: dict[str, Any]) -> str:
         "core` divides req/s by it; `busiest worker` is the busiest worker's share of the "
         "workers' CPU (50% is an even split over 2); `machine busy` sums every core's busy "
         "share from /proc/stat, whoever used it.",
+        "",
+        "Workers under gunicorn share one listening socket, and wrk opens all its connections "
+        "at the start and keeps them: the worker that wakes first may accept every one of "
+        "them and keep them for the whole run (the runs counted in `busiest worker`). Such a "
+        "run measures one worker, whatever N is; it shows in the ranges of `vs 1 worker`. "
+        "Traffic that opens connections as it goes spreads over the workers; a few "
+        "long-lived keep-alive connections may not.",
         "",
         f"Reproduce: `{result['command']}`",
         "",
