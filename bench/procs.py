@@ -63,6 +63,16 @@ def cpu_seconds(pid: int) -> float:
     return sum(_process_cpu_s(p) for p in tree(pid))
 
 
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU time used so far by each thread of ``pid`` (not its children), in seconds."""
+    found: dict[int, float] = {}
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                found[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
+    return found
+
+
 def cpu_by_process(pid: int) -> dict[int, float]:
     """CPU time used so far by ``pid`` and by each of its descendants, apart, in seconds."""
     return {p: _process_cpu_s(p) for p in tree(pid)}

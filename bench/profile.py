@@ -100,10 +100,16 @@ def package(name: str) -> str:
     return parts[0] if len(parts) > 1 else "(native or builtin)"
 
 
-def summarize(collapsed: str) -> tuple[Counter[str], Counter[str], int]:
-    own: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    total = 0
+MAIN, THREADS = "main", "threads"
+
+
+def summarize(collapsed: str) -> dict[str, tuple[Counter[str], Counter[str], int]]:
+    """Samples per function, own and including callees, apart for the main thread (the
+    event loop) and for the other threads (thread pools): ``{MAIN: (own, inclusive,
+    samples), THREADS: ...}``."""
+    found: dict[str, tuple[Counter[str], Counter[str], int]] = {}
+    for group in (MAIN, THREADS):
+        found[group] = (Counter(), Counter(), 0)
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -112,50 +118,79 @@ def summarize(collapsed: str) -> tuple[Counter[str], Counter[str], int]:
         frames = [frame_name(f) for f in stack.split(";") if f and not f.startswith("process ")]
         if not frames:
             continue
-        total += count
+        group = THREADS if any(f.startswith("threading.py:") for f in frames) else MAIN
+        own, inclusive, total = found[group]
         own[frames[-1]] += count
         for name in set(frames):
             inclusive[name] += count
-    return own, inclusive, total
+        found[group] = (own, inclusive, total + count)
+    return found
 
 
 @dataclass
 class Profile:
-    """One or more profiled runs of one gateway setup, summed."""
+    """One or more profiled runs of one gateway setup, summed.
+
+    Each sample is weighted by the CPU its thread really used: the main thread's samples
+    share the main thread's CPU time, the other threads' samples theirs (both from
+    ``schedstat``). Sample counts alone would overstate a thread pool: py-spy also
+    samples a thread that is waiting for the GIL, which uses no CPU.
+    """
 
     label: str
     requests: int = 0  # completed, as wrk counted them
     seconds: float = 0.0
     forwarded: int = 0
-    cpu_s: float = 0.0
+    cpu_s: float = 0.0  # the whole process tree
+    main_s: float = 0.0  # the serving process's main thread (the event loop)
+    threads_s: float = 0.0  # its other threads
     after_s: float = 0.0  # CPU spent after the load stopped
-    own: Counter[str] = field(default_factory=Counter)
-    inclusive: Counter[str] = field(default_factory=Counter)
-    total: int = 0  # samples
+    samples: int = 0
+    own: Counter[str] = field(default_factory=Counter)  # CPU seconds
+    inclusive: Counter[str] = field(default_factory=Counter)  # CPU seconds
 
     @property
     def per_req_us(self) -> float:
         return self.cpu_s * 1e6 / self.forwarded if self.forwarded else 0.0
 
-    def us(self, count: int) -> float:
-        """Samples -> µs of CPU per request."""
-        return count / self.total * self.per_req_us if self.total else 0.0
+    def us(self, cpu_s: float) -> float:
+        """CPU seconds -> µs per request."""
+        return cpu_s * 1e6 / self.forwarded if self.forwarded else 0.0
+
+    def share(self, cpu_s: float) -> float:
+        return cpu_s / self.cpu_s if self.cpu_s else 0.0
 
     def packages(self) -> Counter[str]:
         found: Counter[str] = Counter()
-        for name, count in self.own.items():
-            found[package(name)] += count
+        for name, cpu in self.own.items():
+            found[package(name)] += cpu
         return found
+
+    def add_samples(self, collapsed: str, main_s: float, threads_s: float) -> None:
+        """Weight ``collapsed``'s samples by what each group of threads used."""
+        groups = summarize(collapsed)
+        for group, cpu in ((MAIN, main_s), (THREADS, threads_s)):
+            own, inclusive, total = groups[group]
+            if not total:
+                continue
+            weight = cpu / total
+            for name, count in own.items():
+                self.own[name] += count * weight
+            for name, count in inclusive.items():
+                self.inclusive[name] += count * weight
+            self.samples += total
 
     def add(self, other: Profile) -> None:
         self.requests += other.requests
         self.seconds += other.seconds
         self.forwarded += other.forwarded
         self.cpu_s += other.cpu_s
+        self.main_s += other.main_s
+        self.threads_s += other.threads_s
         self.after_s += other.after_s
+        self.samples += other.samples
         self.own.update(other.own)
         self.inclusive.update(other.inclusive)
-        self.total += other.total
 
 
 def profile_once(args: argparse.Namespace, variant_name: str | None) -> tuple[Profile, str]:
@@ -230,6 +265,7 @@ def profile_once(args: argparse.Namespace, variant_name: str | None) -> tuple[Pr
             threading.Event().wait(1.0)  # py-spy attaches
             forwarded = mock_requests(mock_port)
             cpu = procs.cpu_seconds(gateway.pid)
+            threads_before = procs.thread_cpu(gateway.pid)
             result = loadgen.run_wrk(
                 url,
                 body,
@@ -242,6 +278,10 @@ def profile_once(args: argparse.Namespace, variant_name: str | None) -> tuple[Pr
             cpu_during = procs.cpu_seconds(gateway.pid) - cpu
             procs.wait_quiet(gateway.pid)
             cpu = procs.cpu_seconds(gateway.pid) - cpu
+            threads = {
+                tid: used - threads_before.get(tid, 0.0)
+                for tid, used in procs.thread_cpu(gateway.pid).items()
+            }
             forwarded = mock_requests(mock_port) - forwarded
             _, spy_err = spy.communicate(timeout=args.seconds + args.tail + 60)
             if not stacks.exists():
@@ -252,18 +292,18 @@ def profile_once(args: argparse.Namespace, variant_name: str | None) -> tuple[Pr
             if redis_prefix is not None:
                 redis_prefix.delete()
                 redis_prefix.close()
-    own, inclusive, total = summarize(collapsed)
+    main_s = threads.get(gateway.pid, 0.0)
     found = Profile(
         variant_name or "run.py's config, master key",
         requests=result.requests,
         seconds=result.seconds,
         forwarded=forwarded,
         cpu_s=cpu,
+        main_s=main_s,
+        threads_s=sum(threads.values()) - main_s,
         after_s=cpu - cpu_during,
-        own=own,
-        inclusive=inclusive,
-        total=total,
     )
+    found.add_samples(collapsed, found.main_s, found.threads_s)
     return found, collapsed
 
 
@@ -273,8 +313,11 @@ def print_profile(found: Profile, args: argparse.Namespace) -> None:
     print(
         f"{found.label}; {kind}, c={args.concurrency}, upstream {args.latency} ms: "
         f"{rps:,.0f} req/s, {found.per_req_us:.0f} µs of gateway CPU per request "
-        f"({found.forwarded} forwarded, {found.total} samples; {found.after_s:.2f} s of the "
-        f"{found.cpu_s:.2f} s CPU came after the load stopped)\n"
+        f"({found.forwarded} forwarded, {found.samples} samples; {found.after_s:.2f} s of the "
+        f"{found.cpu_s:.2f} s CPU came after the load stopped). The event loop's thread: "
+        f"{found.us(found.main_s):.0f} µs/req, other threads {found.us(found.threads_s):.0f}, "
+        f"other processes (the health process) "
+        f"{found.us(found.cpu_s - found.main_s - found.threads_s):.0f}.\n"
     )
     for title, counter in (
         ("own time, by package", found.packages()),
@@ -282,8 +325,8 @@ def print_profile(found: Profile, args: argparse.Namespace) -> None:
         ("including callees", found.inclusive),
     ):
         print(f"top {args.top} by {title}:  share  µs/req  function")
-        for name, count in counter.most_common(args.top):
-            print(f"  {count / found.total:6.1%} {found.us(count):7.1f}  {name}")
+        for name, cpu in counter.most_common(args.top):
+            print(f"  {found.share(cpu):6.1%} {found.us(cpu):7.1f}  {name}")
         print()
 
 
@@ -294,7 +337,9 @@ def print_difference(found: Profile, base: Profile, args: argparse.Namespace) ->
         f"{found.label} against {base.label}: {found.per_req_us:.0f} against "
         f"{base.per_req_us:.0f} µs of gateway CPU per request "
         f"({found.per_req_us - base.per_req_us:+.0f} µs, "
-        f"{(found.per_req_us / base.per_req_us - 1) * 100 if base.per_req_us else 0:+.1f}%)\n"
+        f"{(found.per_req_us / base.per_req_us - 1) * 100 if base.per_req_us else 0:+.1f}%); "
+        f"the event loop's thread {found.us(found.main_s) - base.us(base.main_s):+.0f} µs, "
+        f"other threads {found.us(found.threads_s) - base.us(base.threads_s):+.0f} µs\n"
     )
     for title, mine, theirs in (
         ("own time, by package", found.packages(), base.packages()),
