@@ -38,8 +38,15 @@ async def convert_in_slices(items: Sequence[T], convert: Callable[[T], R]) -> li
     return converted
 
 
+_lowered = threading.local()
+
+
 def lower_thread_priority() -> None:
-    """Run the calling thread at ``BACKGROUND_NICENESS`` (Linux threads have their own)."""
+    """Run the calling thread at ``BACKGROUND_NICENESS`` from now on (Linux threads have
+    their own); only the first call in a thread makes a system call."""
+    if getattr(_lowered, "done", False):
+        return
+    _lowered.done = True
     with contextlib.suppress(OSError, AttributeError):
         thread_id = threading.get_native_id()
         current = os.getpriority(os.PRIO_PROCESS, thread_id)

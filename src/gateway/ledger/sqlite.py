@@ -60,13 +60,7 @@ class _Connection:
         self._path = path
         self._read_only = read_only
         self._timeout = timeout_s
-        # Writes meter responses already sent: they run below the event loop's priority.
-        # Reports answer an operator waiting on them: they keep the normal priority.
-        self._executor = ThreadPoolExecutor(
-            max_workers=1,
-            thread_name_prefix="ledger-sqlite",
-            initializer=None if read_only else lower_thread_priority,
-        )
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-sqlite")
         self._db: sqlite3.Connection | None = None
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -154,6 +148,9 @@ class SqliteStore:
         rows = await convert_in_slices(records, _row)
 
         def write(db: sqlite3.Connection) -> int:
+            # Writes meter responses already sent: they run below the event loop's
+            # priority. (Start-up's migrations, which admin calls wait for, do not.)
+            lower_thread_priority()
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute("DELETE FROM temp.spend_stage")
