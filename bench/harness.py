@@ -140,10 +140,27 @@ def post_json(url: str, body: Mapping[str, Any], api_key: str, timeout: float = 
         raise RuntimeError(f"POST {url}: {error.code} {detail}") from error
 
 
-def generate_key(port: int, master_key: str, fields: Mapping[str, Any]) -> str:
-    """A new virtual key from the gateway's ``POST /key/generate`` (with the master key)."""
-    answer = post_json(f"http://127.0.0.1:{port}/key/generate", fields, master_key)
-    return str(answer["key"])
+def generate_key(
+    port: int, master_key: str, fields: Mapping[str, Any], timeout: float = START_TIMEOUT_S
+) -> str:
+    """A new virtual key from the gateway's ``POST /key/generate`` (with the master key).
+
+    The control tables are made at start-up in the background: until they are in place
+    the route answers 503, which is waited out (bounded).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answer = post_json(f"http://127.0.0.1:{port}/key/generate", fields, master_key)
+        except RuntimeError as error:
+            cause = error.__cause__
+            if not isinstance(cause, urllib.error.HTTPError) or cause.code != 503:
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+            continue
+        return str(answer["key"])
 
 
 class Processes:
