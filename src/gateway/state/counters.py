@@ -84,6 +84,7 @@ class FleetSlots:
         self._leases = itertools.count()
         self._local: dict[str, int] = {}
         self._unconfirmed: dict[str, set[str]] = {}  # released (or maybe taken) leases
+        guard.on_recovered(self._release_all_unconfirmed)
 
     async def acquire(self, ident: str, limit: int, now: float) -> str | None:
         lease = f"{self._origin}:{next(self._leases)}"
@@ -136,6 +137,11 @@ class FleetSlots:
         if leases:
             await self._client.zrem(self._key(ident), *leases)
             self._confirmed(ident, leases)
+
+    async def _release_all_unconfirmed(self) -> None:
+        """Redis answers again: give back what was released while it could not be told."""
+        for ident in list(self._unconfirmed):
+            await self._guard.run(partial(self._release_unconfirmed, ident), background=True)
 
     def _confirmed(self, ident: str, released: list[str]) -> None:
         unconfirmed = self._unconfirmed.get(ident)

@@ -14,7 +14,11 @@ is noticed even when idle), probes while open. When it closes, the hooks
 registered with ``on_recovered`` reconcile local and shared state. A budget
 that runs out only because the process's own event loop was too busy to notice
 in time (it is noticed at twice its length or later) fails the call but does
-not count against Redis: a saturated worker does not open the breaker.
+not count against Redis; and hot-path budgets missed ``open_after`` times open
+the breaker only if a ping within the background budget fails too (a busy
+process reads Redis's answers late; a slow Redis fails the ping as well).
+While that ping is out, hot-path calls serve from local state at once. A
+saturated worker does not open the breaker by itself.
 
 ``status`` is ``ok`` (closed, no recent failure), ``degraded`` (closed with
 recent failures, or reconciling) or ``down`` (open).
@@ -88,6 +92,7 @@ class RedisGuard:
         self._opened_event = asyncio.Event()
         self._hooks: list[Hook] = []
         self._task: asyncio.Task[None] | None = None
+        self._confirming: asyncio.Task[None] | None = None
 
     # --- what callers see ---------------------------------------------------------
 
@@ -119,6 +124,10 @@ class RedisGuard:
         """
         if self._open:
             raise StateUnavailable(f"redis at {self._where} is unavailable (circuit open)")
+        if self._confirming is not None and not background:
+            # Budgets were missed and a ping is checking why: the hot path does not wait
+            # on Redis meanwhile (it would pay the budget again on every call).
+            raise StateUnavailable(f"redis at {self._where} is being checked (missed budgets)")
         budget = budget_s or (self.background_budget_s if background else self.budget_s)
         started = time.monotonic()
         try:
@@ -127,22 +136,48 @@ class RedisGuard:
         except TimeoutError as exc:
             # A budget that ran out long after it should have means this process's event
             # loop was too busy to look (a saturated worker), not that Redis was slow: the
-            # call still fails, but it does not count towards opening the breaker.
+            # call still fails, but it does not count towards opening the breaker. Missed
+            # hot-path budgets open it only once a ping confirms Redis is slow.
             if time.monotonic() - started <= budget * LATE_FACTOR:
-                self.record_failure(exc)
+                self.record_failure(exc, confirm=not background)
             raise StateUnavailable(_describe(exc)) from exc
         except REDIS_FAULTS as exc:
             self.record_failure(exc)
             raise StateUnavailable(_describe(exc)) from exc
 
-    def record_failure(self, exc: BaseException) -> None:
-        """A Redis call failed (also used by the subscriber, which runs without ``run``)."""
+    def record_failure(self, exc: BaseException, *, confirm: bool = False) -> None:
+        """A Redis call failed (also used by the subscriber, which runs without ``run``).
+
+        ``confirm``: the failure was a short hot-path budget running out, which a busy
+        event loop causes as well as a slow Redis; the breaker then opens only if a ping
+        with the background budget fails too."""
         now = time.monotonic()
         log.debug("redis call failed", extra={"redis": self._where, "reason": _describe(exc)})
         self._failures.append(now)
         self._forget_old(now)
-        if not self._open and len(self._failures) >= self._open_after:
+        if self._open or len(self._failures) < self._open_after:
+            return
+        if not confirm:
             self._trip(exc)
+        elif self._confirming is None:
+            self._confirming = asyncio.create_task(self._confirm(), name="redis-confirm")
+
+    async def _confirm(self) -> None:
+        try:
+            async with asyncio.timeout(self.background_budget_s):
+                await self._ping()
+        except REDIS_FAULTS as exc:
+            if not self._open:
+                self._trip(exc)
+        else:
+            self._failures.clear()
+            log.info(
+                "redis answered a check in time: the missed budgets were this process "
+                "being too busy to read the answers",
+                extra={"redis": self._where},
+            )
+        finally:
+            self._confirming = None
 
     def on_recovered(self, hook: Hook) -> None:
         """Run ``hook`` each time the breaker closes (reconcile local and shared state)."""
