@@ -118,7 +118,7 @@ def record(plane: DataPlane, exchange: Exchange) -> None:
     requested = (trace.requested_group if trace is not None else "") or spend.model_group
     plane.metrics.request_finished(spend, overhead, upstream, requested)
     if plane.cache is not None:
-        plane.metrics.cache.labels("hit" if exchange.cache_hit else "miss").inc()
+        plane.metrics.cache_lookup(exchange.cache_hit)
     if plane.events is not None:
         plane.events.offer(spend)
 

@@ -15,7 +15,7 @@ imports prometheus-client).
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -48,6 +48,31 @@ GaugeMode = Literal["livesum", "livemax", "livemin"]
 
 def status_class(status: int) -> str:
     return f"{status // 100}xx"
+
+
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class Children(Generic[M]):
+    """A labelled metric's children, looked up by their label values in one dict get.
+
+    ``metric.labels(...)`` validates and locks on every call; the request path
+    calls it several times per request. Children are kept for as long as the
+    metric is (the gateway never removes one), so caching them changes nothing
+    but the cost.
+    """
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class Metrics:
@@ -170,6 +195,15 @@ class Metrics:
             ("dependency",),
             "livemin",
         )
+        # The children the request path uses, resolved once per label set.
+        self._requests = Children(self.requests)
+        self._request_duration = Children(self.request_duration)
+        self._upstream_duration = Children(self.upstream_duration)
+        self._ttft = Children(self.ttft)
+        self._tokens = Children(self.tokens)
+        self._spend = Children(self.spend)
+        self._cache_hit = self.cache.labels("hit")
+        self._cache_miss = self.cache.labels("miss")
 
     def request_finished(
         self, record: SpendRecord, overhead_s: float, upstream_s: float, requested_group: str
@@ -177,28 +211,31 @@ class Metrics:
         provider = record.provider or "none"
         deployment = record.deployment_id or "none"
         group = record.model_group or "none"
-        self.requests.labels(
+        self._requests(
             group, deployment, provider, status_class(record.status), record.error_type or "none"
         ).inc()
-        self.request_duration.labels(group, provider).observe(record.latency_ms / 1000.0)
+        self._request_duration(group, provider).observe(record.latency_ms / 1000.0)
         self.overhead.observe(overhead_s)
         if upstream_s > 0.0 and record.provider:
-            self.upstream_duration.labels(provider, record.model or "unknown").observe(upstream_s)
+            self._upstream_duration(provider, record.model or "unknown").observe(upstream_s)
         if record.ttft_ms is not None:
-            self.ttft.labels(group, provider).observe(record.ttft_ms / 1000.0)
+            self._ttft(group, provider).observe(record.ttft_ms / 1000.0)
         if record.prompt_tokens:
-            self.tokens.labels(group, provider, "input").inc(record.prompt_tokens)
+            self._tokens(group, provider, "input").inc(record.prompt_tokens)
         if record.completion_tokens:
-            self.tokens.labels(group, provider, "output").inc(record.completion_tokens)
+            self._tokens(group, provider, "output").inc(record.completion_tokens)
         if record.cached_tokens:
-            self.tokens.labels(group, provider, "cached").inc(record.cached_tokens)
+            self._tokens(group, provider, "cached").inc(record.cached_tokens)
         if record.cost_usd:
-            self.spend.labels(group, record.team_id or "none").inc(record.cost_usd)
+            self._spend(group, record.team_id or "none").inc(record.cost_usd)
         elif record.cost_usd is None and record.status < 400 and not record.cache_hit:
             self.unpriced.labels(group).inc()
         self._fallback_hops(record, requested_group)
         if record.error_type in ("rate_limited", "budget_exceeded"):
             self.rejections.labels(record.error_type).inc()
+
+    def cache_lookup(self, hit: bool) -> None:
+        (self._cache_hit if hit else self._cache_miss).inc()
 
     def _fallback_hops(self, record: SpendRecord, requested_group: str) -> None:
         if not record.fallbacks:
