@@ -189,10 +189,11 @@ class ControlSync:
             if moved <= 0:
                 continue
             if not (trust_announcements and heard >= moved):
-                log.info(
-                    "control data changed without (all) announcements: reloading it",
-                    extra={"kind": kind, "versions": moved, "announcements": heard},
-                )
+                if heard < moved:
+                    log.info(
+                        "control data changed without (all) announcements: reloading it",
+                        extra={"kind": kind, "versions": moved, "announcements": heard},
+                    )
                 self._act(kind)
         self._seen = versions
 
