@@ -637,18 +637,8 @@ def main(argv: list[str] | None = None) -> int:
     # The orchestrator stays off the gateways' core.
     os.sched_setaffinity(0, {int(c) for c in args.load_core.split(",")})
 
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    result = run(args, say)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = f"features-{time.strftime('%Y%m%d-%H%M%S')}"
-    (out / f"{stamp}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    text = markdown(result)
-    (out / f"{stamp}.md").write_text(text, encoding="utf-8")
-    print(text)
-    say(f"wrote {out / stamp}.json and .md")
+    result = run(args, harness.say)
+    harness.write_report(args.out, "features-", result, markdown)
     return 0
 
 

@@ -16,10 +16,11 @@ import platform
 import resource
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -426,3 +427,22 @@ def redis_breaker(log: Path, offset: int, start: float, end: float) -> dict[str,
     if since is not None:
         open_s += max(0.0, end - since)
     return {"open_s": round(open_s, 3), "opened": opened}
+
+
+def say(line: str) -> None:
+    """Progress, on stderr (the report goes to stdout)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def write_report(
+    out_dir: str, prefix: str, result: dict[str, Any], render: Callable[[dict[str, Any]], str]
+) -> None:
+    """``<out>/<prefix><time>.json`` and ``.md``; the markdown is printed too."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}"
+    (out / f"{stamp}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    text = render(result)
+    (out / f"{stamp}.md").write_text(text, encoding="utf-8")
+    print(text)
+    say(f"wrote {out / stamp}.json and .md")
