@@ -20,7 +20,7 @@ from gateway.api.auth import presented_key
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, RequestHeaders, send_bytes
 from gateway.api.outcome import Exchange, record
 from gateway.api.services import DataPlane
-from gateway.api.sse import relay_stream
+from gateway.api.sse import OpenAIFramer, relay_stream
 from gateway.cache.assemble import RecordingStream, assemble, recording_bytes
 from gateway.cache.controls import CacheControls, pop_cache_controls
 from gateway.cache.key import cache_key, scope_for
@@ -107,7 +107,12 @@ async def answer_from_cache(
     if stream:
         replay = ReplayStream(chunks or replay_chunks(ticket.operation, completion))
         await relay_stream(
-            replay, headers, include_usage, incoming.receive, incoming.send, exchange=exchange
+            replay,
+            headers,
+            OpenAIFramer(include_usage),
+            incoming.receive,
+            incoming.send,
+            exchange=exchange,
         )
     else:
         await send_bytes(incoming.send, 200, whole, [*JSON_HEADERS, *headers])

@@ -19,7 +19,7 @@ from gateway.api.parse import (
     wants_usage,
 )
 from gateway.api.services import DataPlane
-from gateway.api.sse import relay_stream
+from gateway.api.sse import OpenAIFramer, relay_stream
 from gateway.providers.base import Operation
 from gateway.router.request import RouteRequest, RouteTrace
 
@@ -63,7 +63,12 @@ async def handle_inference(operation: Operation, plane: DataPlane, incoming: Inc
             chunks = ticket.recording(chunks)
             response_headers.extend(ticket.miss_headers())
         await relay_stream(
-            chunks, response_headers, wants_usage(body), incoming.receive, send, exchange=exchange
+            chunks,
+            response_headers,
+            OpenAIFramer(wants_usage(body)),
+            incoming.receive,
+            send,
+            exchange=exchange,
         )
         record(plane, exchange)
         return

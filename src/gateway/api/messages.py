@@ -9,9 +9,7 @@ so Anthropic SDKs and tools (Claude Code) read them as their own.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import Any
 
 import orjson
@@ -19,14 +17,7 @@ import orjson
 from gateway.api.access import admit
 from gateway.api.departure import unless_client_leaves
 from gateway.api.errors import error_headers, error_status
-from gateway.api.http import JSON_HEADERS, Headers, Incoming, Receive, Send, read_body
-from gateway.api.inference import routed_headers
-from gateway.api.outcome import CLIENT_GONE, CLIENT_GONE_STATUS, Exchange, open_exchange, record
-from gateway.api.parse import check_content_type, parse_json_object
-from gateway.api.services import DataPlane
-from gateway.api.sse import SSE_HEADERS
-from gateway.errors import GatewayError, InternalError, InvalidRequest
-from gateway.providers.anthropic_messages import (
+from gateway.api.formats.anthropic import (
     EventTranslator,
     chat_request,
     error_json,
@@ -34,7 +25,14 @@ from gateway.providers.anthropic_messages import (
     event,
     message_response,
 )
-from gateway.providers.base import ChunkStream, Operation
+from gateway.api.http import JSON_HEADERS, Headers, Incoming, Send, read_body
+from gateway.api.inference import routed_headers
+from gateway.api.outcome import Exchange, open_exchange, record
+from gateway.api.parse import check_content_type, parse_json_object
+from gateway.api.services import DataPlane
+from gateway.api.sse import relay_stream
+from gateway.errors import GatewayError, InvalidRequest
+from gateway.providers.base import Operation, StreamChunk
 from gateway.providers.translate import TranslationError
 from gateway.router.precall import BYTES_PER_TOKEN
 from gateway.router.request import RouteRequest
@@ -81,8 +79,13 @@ async def handle_messages(plane: DataPlane, incoming: Incoming) -> None:
         return
     headers = routed_headers(request_id, trace, incoming.arrived)
     if stream:
-        await relay_events(
-            chunks, model, headers, incoming.receive, incoming.send, exchange=exchange
+        await relay_stream(
+            chunks,
+            headers,
+            AnthropicFramer(model),
+            incoming.receive,
+            incoming.send,
+            exchange=exchange,
         )
         record(plane, exchange)
         return
@@ -139,61 +142,25 @@ async def _send_json(send: Send, status: int, payload: bytes, headers: Headers) 
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
-async def relay_events(
-    stream: ChunkStream,
-    model: str,
-    headers: Headers,
-    receive: Receive,
-    send: Send,
-    *,
-    exchange: Exchange,
-) -> None:
-    """Write the Messages event sequence as chunks arrive; a client that leaves cancels it."""
-    translator = EventTranslator(model)
-    relay = asyncio.current_task()
-    state = {"finished": False, "disconnected": False}
+class AnthropicFramer:
+    """OpenAI chunks written as the Messages stream's events."""
 
-    async def watch_disconnect() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                if not state["finished"] and relay is not None:
-                    state["disconnected"] = True
-                    relay.cancel()
-                return
+    __slots__ = ("_translator",)
 
-    watcher = asyncio.create_task(watch_disconnect())
-    try:
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]}
-        )
-        await _write(send, [translator.start()])
-        async for chunk in stream:
-            if chunk.usage is not None:
-                exchange.usage = chunk.usage
-            if exchange.first_sent_at is None:
-                exchange.first_sent_at = time.monotonic()
-                exchange.first_chunk = chunk.data
-            await _write(send, translator.feed(orjson.loads(chunk.data)))
-        state["finished"] = True
-        await _write(send, translator.finish(), last=True)
-    except asyncio.CancelledError:
-        if not state["disconnected"]:
-            raise
-        exchange.fail(CLIENT_GONE_STATUS, CLIENT_GONE)
-    except GatewayError as exc:
-        state["finished"] = True
-        exchange.fail(exc.http_status(), exc.label)
-        await _write(send, [_error_event(exc)], last=True)
-    except Exception:
-        state["finished"] = True
-        log.exception("messages stream relay failed")
-        failure = InternalError("The gateway failed while streaming.")
-        exchange.fail(failure.http_status(), failure.label)
-        await _write(send, [_error_event(failure)], last=True)
-    finally:
-        watcher.cancel()
-        await stream.aclose()
+    def __init__(self, model: str) -> None:
+        self._translator = EventTranslator(model)
+
+    def opening(self) -> bytes:
+        return self._translator.start()
+
+    def frame(self, chunk: StreamChunk) -> bytes:
+        return b"".join(self._translator.feed(orjson.loads(chunk.data)))
+
+    def closing(self) -> bytes:
+        return b"".join(self._translator.finish())
+
+    def failure(self, error: GatewayError) -> bytes:
+        return _error_event(error)
 
 
 def _error_event(error: GatewayError) -> bytes:
@@ -202,8 +169,3 @@ def _error_event(error: GatewayError) -> bytes:
         "error",
         {"type": "error", "error": {"type": error_type(status), "message": error.message}},
     )
-
-
-async def _write(send: Send, frames: list[bytes], *, last: bool = False) -> None:
-    if frames or last:
-        await send({"type": "http.response.body", "body": b"".join(frames), "more_body": not last})

@@ -1,8 +1,10 @@
 """Relay an upstream stream to the caller as server-sent events, chunk by chunk.
 
-Each chunk is written as soon as it arrives (no buffering). A client that goes
+Each chunk is written as soon as it arrives (no buffering), in the caller's wire
+format: a ``Framer`` says how (OpenAI's chat chunks, Anthropic's Messages
+events, the Responses API's events); the relay is the same for all. A client that goes
 away cancels the relay, which closes the upstream connection. An upstream that
-fails mid-stream ends the stream with an OpenAI-shaped error event, never with
+fails mid-stream ends the stream with the format's error event, never with
 a made-up ``finish_reason``. What the ledger needs (usage, the first chunk and
 when it went out, how the stream ended) is noted on the request's ``Exchange``.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -32,10 +34,48 @@ SSE_HEADERS: Headers = [
 DONE = b"data: [DONE]\n\n"
 
 
+class Framer(Protocol):
+    """How one wire format writes a stream: what opens it, each chunk, what ends it."""
+
+    def opening(self) -> bytes:
+        """Written before the first chunk (empty when the format has no preamble)."""
+
+    def frame(self, chunk: StreamChunk) -> bytes:
+        """One chunk as the caller sees it; empty to send nothing for it."""
+
+    def closing(self) -> bytes:
+        """Written after the last chunk of a stream that finished."""
+
+    def failure(self, error: GatewayError) -> bytes:
+        """The last thing written when the stream fails after it started."""
+
+
+class OpenAIFramer:
+    """Chat and completion chunks as ``data:`` events, ending with ``[DONE]``."""
+
+    __slots__ = ("_include_usage",)
+
+    def __init__(self, include_usage: bool) -> None:
+        self._include_usage = include_usage
+
+    def opening(self) -> bytes:
+        return b""
+
+    def frame(self, chunk: StreamChunk) -> bytes:
+        data = _for_caller(chunk, self._include_usage)
+        return b"" if data is None else b"data: " + data + b"\n\n"
+
+    def closing(self) -> bytes:
+        return DONE
+
+    def failure(self, error: GatewayError) -> bytes:
+        return b"data: " + error_body(error) + b"\n\n"
+
+
 async def relay_stream(
     stream: ChunkStream,
     headers: Headers,
-    include_usage: bool,
+    framer: Framer,
     receive: Receive,
     send: Send,
     *,
@@ -47,23 +87,20 @@ async def relay_stream(
         await send(
             {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]}
         )
+        opening = framer.opening()
+        if opening:
+            await send({"type": "http.response.body", "body": opening, "more_body": True})
         async for chunk in stream:
             if chunk.usage is not None:
                 exchange.usage = chunk.usage
-            data = _for_caller(chunk, include_usage)
-            if data is not None:
-                await send(
-                    {
-                        "type": "http.response.body",
-                        "body": b"data: " + data + b"\n\n",
-                        "more_body": True,
-                    }
-                )
+            data = framer.frame(chunk)
+            if data:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
                 if exchange.first_sent_at is None:
                     exchange.first_sent_at = time.monotonic()
                     exchange.first_chunk = chunk.data
         state.finished = True
-        await send({"type": "http.response.body", "body": DONE, "more_body": False})
+        await send({"type": "http.response.body", "body": framer.closing(), "more_body": False})
     except asyncio.CancelledError:
         if not state.disconnected:
             raise
@@ -72,13 +109,13 @@ async def relay_stream(
     except GatewayError as exc:
         state.finished = True
         exchange.fail(exc.http_status(), exc.label)
-        await _end_with_error(send, exc)
+        await _end_with(send, framer.failure(exc))
     except Exception:
         state.finished = True
         log.exception("stream relay failed")
         error = InternalError("The gateway failed while streaming.")
         exchange.fail(error.http_status(), error.label)
-        await _end_with_error(send, error)
+        await _end_with(send, framer.failure(error))
     finally:
         watcher.cancel()
         await stream.aclose()
@@ -95,14 +132,8 @@ def _for_caller(chunk: StreamChunk, include_usage: bool) -> bytes | None:
     return orjson.dumps(parsed)
 
 
-async def _end_with_error(send: Send, error: GatewayError) -> None:
-    await send(
-        {
-            "type": "http.response.body",
-            "body": b"data: " + error_body(error) + b"\n\n",
-            "more_body": False,
-        }
-    )
+async def _end_with(send: Send, frames: bytes) -> None:
+    await send({"type": "http.response.body", "body": frames, "more_body": False})
 
 
 class _RelayState:

@@ -18,6 +18,8 @@ class Operation(enum.StrEnum):
     CHAT = "chat"
     COMPLETION = "completion"
     EMBEDDING = "embedding"
+    # OpenAI's Responses API, sent as it is to upstreams that serve ``/responses``.
+    RESPONSES = "responses"
 
 
 @dataclass(slots=True)
@@ -73,13 +75,18 @@ class UpstreamResult:
 
 @dataclass(slots=True)
 class StreamChunk:
-    """One OpenAI ``chat.completion.chunk`` (or completion chunk) as JSON bytes."""
+    """One OpenAI ``chat.completion.chunk`` (or completion chunk) as JSON bytes.
+
+    A Responses stream's chunks are its events: ``event`` is the event's type
+    (the SSE ``event:`` line), ``data`` its JSON.
+    """
 
     data: bytes
     usage: Usage | None = None
     # True when the chunk only carries usage (no choices): dropped for callers
     # that did not ask for ``stream_options.include_usage``.
     usage_only: bool = False
+    event: bytes = b""
 
 
 class ChunkStream(Protocol):
