@@ -22,7 +22,9 @@ from gateway.api.asgi import DataPlaneApp
 from gateway.api.auth import MasterKeyAuth
 from gateway.api.http import Receive, Scope, Send
 from gateway.api.models import model_documents
+from gateway.api.responses_turn import ResponsesState
 from gateway.api.services import DataPlane
+from gateway.api.websocket import refuse_websocket
 from gateway.cache.build import build_response_cache
 from gateway.cache.response_cache import ResponseCache
 from gateway.cache.settings import cache_settings
@@ -39,8 +41,9 @@ from gateway.keys.budgets import BudgetBook
 from gateway.keys.directory import KeyDirectory
 from gateway.keys.gate import KeyGate
 from gateway.keys.usage import LocalSlots, RateWindows, Slots
-from gateway.ledger.control_store import ControlStore, open_control_store
+from gateway.ledger.control_store import ControlStore, open_control_db, open_control_store
 from gateway.ledger.prices import PriceBook, load_shipped_prices
+from gateway.ledger.responses_store import ResponsesStore
 from gateway.ledger.service import SpendLedger, build_ledger
 from gateway.ledger.settings import LedgerSettings, ledger_settings
 from gateway.ledger.vault import Vault, salt_key_from
@@ -69,6 +72,9 @@ ADMIN_CONNECTIONS = 2
 ADMIN_STATEMENT_TIMEOUT_S = 5.0
 LOOKUP_CONNECTIONS = 2
 LOOKUP_STATEMENT_TIMEOUT_S = 2.0
+# Stored Responses API responses: written on the request path, so bounded tightly.
+RESPONSES_CONNECTIONS = 4
+RESPONSES_STATEMENT_TIMEOUT_S = 5.0
 # Paths a control-only process still serves from the data plane's table.
 CONTROL_DATA_PATHS = ("/spend/", "/metrics", "/health", "/cache/")
 
@@ -85,6 +91,7 @@ def build_data_plane(
     cooldowns: CooldownStore | None = None,
     cache: ResponseCache | None = None,
     gate: KeyGate | None = None,
+    responses: ResponsesState | None = None,
 ) -> DataPlane:
     """A data plane for ``config``. What must outlive a config reload (the cooldowns, the
     response cache, the key gate) is passed in; without it, fresh ones are made."""
@@ -125,7 +132,16 @@ def build_data_plane(
         shared=shared,
         health_checks_file=_health_checks_file(config, env),
         events=events,
+        responses=_responses_state(responses, config),
     )
+
+
+def _responses_state(state: ResponsesState | None, config: GatewayConfig) -> ResponsesState:
+    """The long-lived Responses state, with this config's ``drop_params``."""
+    if state is None:
+        return ResponsesState(store=None, drop_params=config.drop_params)
+    state.drop_params = config.drop_params
+    return state
 
 
 def _cooldowns(shared: SharedState | None) -> CooldownStore:
@@ -177,6 +193,7 @@ class GatewayApp:
         self._ledger: SpendLedger | None = None
         self._events: EventSinks | None = None
         self._shared: SharedState | None = None
+        self._responses: ResponsesState | None = None
         # Dependency name -> a function telling its state (ok, degraded, down, absent).
         self._dependency_states: dict[str, Callable[[], str]] = {}
 
@@ -205,6 +222,8 @@ class GatewayApp:
                 )
             else:
                 await self._data(scope, receive, send)
+        elif kind == "websocket":
+            await refuse_websocket(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -230,6 +249,7 @@ class GatewayApp:
         self._cooldowns = _cooldowns(shared)
         self._cache = build_response_cache(cache_settings(config), shared)
         lookups, admin = self._build_control_stores(config)
+        self._responses = ResponsesState(store=self._build_responses_store(config))
         self._gate = self._build_gate(lookups, shared)
         self._vault = self._build_vault()
         reloader = ConfigReloader(
@@ -295,6 +315,7 @@ class GatewayApp:
             cooldowns=self._cooldowns,
             cache=self._cache,
             gate=self._gate,
+            responses=self._responses,
         )
 
     def _on_sighup(self, reloader: ConfigReloader) -> None:
@@ -329,6 +350,20 @@ class GatewayApp:
         )
         self._stores = [lookups, admin]
         return lookups, admin
+
+    def _build_responses_store(self, config: GatewayConfig) -> ResponsesStore:
+        settings = ledger_settings(
+            config, self._env, redis_configured=bool(self._env.get("REDIS_URL"))
+        )
+        return ResponsesStore(
+            open_control_db(
+                settings,
+                purpose="responses",
+                connections=RESPONSES_CONNECTIONS,
+                statement_timeout_s=RESPONSES_STATEMENT_TIMEOUT_S,
+            ),
+            config.file.general_settings.responses_retention_period,
+        )
 
     def _build_gate(self, lookups: ControlStore, shared: SharedState) -> KeyGate:
         windows: RateWindows
@@ -425,6 +460,10 @@ class GatewayApp:
             with contextlib.suppress(Exception):
                 await store.close()
         self._stores = []
+        if self._responses is not None and self._responses.store is not None:
+            with contextlib.suppress(Exception):
+                await self._responses.store.close()
+            self._responses.store = None
         if self._heartbeat is not None:
             await self._heartbeat.stop()
             self._heartbeat = None

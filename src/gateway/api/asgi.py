@@ -30,6 +30,9 @@ from gateway.api.inference import handle_inference
 from gateway.api.messages import handle_count_tokens, handle_messages
 from gateway.api.metrics_route import serve_metrics
 from gateway.api.outcome import settle_failure
+from gateway.api.responses import handle_responses
+from gateway.api.responses_stored import PREFIXES as STORED_RESPONSES
+from gateway.api.responses_stored import handle_stored_response
 from gateway.api.services import DataPlane
 from gateway.api.spend import spend_logs, spend_report
 from gateway.errors import (
@@ -65,6 +68,7 @@ class DataPlaneApp:
         for path, handler in (
             ("/messages", handle_messages),
             ("/messages/count_tokens", handle_count_tokens),
+            ("/responses", handle_responses),
         ):
             self._post[path] = handler
             self._post["/v1" + path] = handler
@@ -119,7 +123,14 @@ class DataPlaneApp:
                 return handler
             if path.startswith(MODELS_PREFIXES):
                 return _get_model
-        if path in self._post or path in self._get or path.startswith(MODELS_PREFIXES):
+        if path.startswith(STORED_RESPONSES) and method in ("GET", "DELETE"):
+            return handle_stored_response
+        if (
+            path in self._post
+            or path in self._get
+            or path.startswith(MODELS_PREFIXES)
+            or path.startswith(STORED_RESPONSES)
+        ):
             raise MethodNotAllowed(f"Method {method} is not allowed on {path}.")
         raise RouteNotFound(f"Unknown path {path}.")
 

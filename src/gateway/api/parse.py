@@ -123,10 +123,16 @@ def _check_messages(messages: Any) -> None:
 
 def pop_gateway_options(body: dict[str, Any]) -> tuple[list[str] | None, bool, float | None]:
     """Take the gateway's own fields out of the body: (fallbacks, disable, timeout)."""
+    body.pop("metadata", None)
+    return pop_routing_options(body)
+
+
+def pop_routing_options(body: dict[str, Any]) -> tuple[list[str] | None, bool, float | None]:
+    """Take the routing fields out of the body (``metadata`` stays: the Responses API
+    stores and echoes it): (fallbacks, disable, timeout)."""
     fallbacks = body.pop("fallbacks", None)
     disable = body.pop("disable_fallbacks", False)
     timeout = body.pop("timeout", None)
-    body.pop("metadata", None)
     body.pop("num_retries", None)
     if fallbacks is not None and (
         not isinstance(fallbacks, list) or not all(isinstance(f, str) for f in fallbacks)

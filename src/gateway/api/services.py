@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.api.auth import MasterKeyAuth
+from gateway.api.responses_turn import ResponsesState
 from gateway.cache.response_cache import ResponseCache
 from gateway.ledger.prices import PriceBook
 from gateway.ledger.service import SpendLedger
@@ -39,3 +40,5 @@ class DataPlane:
     health_checks_file: Path | None = None
     # Per-request events to webhook sinks (None: no callbacks configured).
     events: EventSinks | None = None
+    # The Responses API's stored state and what it learnt of upstreams (outlives reloads).
+    responses: ResponsesState = field(default_factory=lambda: ResponsesState(store=None))

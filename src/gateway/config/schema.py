@@ -70,6 +70,9 @@ class ModelInfo(Section):
     input_cost_per_token: float | None = Field(default=None, ge=0)
     output_cost_per_token: float | None = Field(default=None, ge=0)
     cache_read_input_token_cost: float | None = Field(default=None, ge=0)
+    # The endpoints the upstream itself serves (LiteLLM's field): "/v1/responses" here
+    # sends Responses API requests to it as they are, whatever its provider.
+    supported_endpoints: list[str] | None = None
 
 
 class ModelEntry(Section):
@@ -202,6 +205,8 @@ class GeneralSettings(Section):
     # Raw spend rows older than this are dropped, a day partition at a time: "30d", "12w",
     # or a number of seconds. Held as seconds.
     maximum_spend_logs_retention_period: float | None = None
+    # How long stored Responses API responses (store: true) are kept; 30 days, as OpenAI.
+    responses_retention_period: float = 30 * 86400
     # The gateway's own ledger settings (not LiteLLM's).
     ledger_batch_size: int | None = Field(default=None, ge=1, le=100_000)
     ledger_buffer_size: int | None = Field(default=None, ge=1, le=10_000_000)
@@ -212,6 +217,11 @@ class GeneralSettings(Section):
     @classmethod
     def _retention_seconds(cls, value: Any) -> float | None:
         return None if value is None else duration_seconds(value)
+
+    @field_validator("responses_retention_period", mode="before")
+    @classmethod
+    def _responses_retention_seconds(cls, value: Any) -> float:
+        return duration_seconds(value)
 
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

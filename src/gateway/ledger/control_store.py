@@ -524,14 +524,25 @@ def open_control_store(
     settings: LedgerSettings, *, purpose: str, connections: int, statement_timeout_s: float
 ) -> ControlStore:
     """A store on its own connections: Postgres when the ledger uses it, else its SQLite file."""
-    db: ControlDB
+    return ControlStore(
+        open_control_db(
+            settings,
+            purpose=purpose,
+            connections=connections,
+            statement_timeout_s=statement_timeout_s,
+        )
+    )
+
+
+def open_control_db(
+    settings: LedgerSettings, *, purpose: str, connections: int, statement_timeout_s: float
+) -> ControlDB:
+    """Connections of their own to the ledger's database (Postgres, else its SQLite file)."""
     if settings.database_url:
-        db = PostgresControlDB(
+        return PostgresControlDB(
             settings.database_url,
             max_connections=connections,
             statement_timeout_s=statement_timeout_s,
             application_name=f"gateway-{purpose}",
         )
-    else:
-        db = SqliteControlDB(settings.sqlite_path, statement_timeout_s=statement_timeout_s)
-    return ControlStore(db)
+    return SqliteControlDB(settings.sqlite_path, statement_timeout_s=statement_timeout_s)

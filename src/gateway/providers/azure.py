@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote
 
+from gateway.providers.base import Operation
 from gateway.providers.openai_compat import PATHS, OpenAICompatibleProvider
 from gateway.providers.transport import UpstreamPool
 
@@ -20,6 +21,8 @@ BASE_ENV = "AZURE_API_BASE"
 VERSION_ENV = "AZURE_API_VERSION"
 # The newest generally available data-plane version when this was written.
 DEFAULT_API_VERSION = "2024-10-21"
+RESPONSES_MIN_VERSION = "2025-03-01-preview"
+RESPONSES_VERSION = "2025-04-01-preview"
 
 
 def azure_base(api_base: str | None, env: Mapping[str, str]) -> str | None:
@@ -46,11 +49,18 @@ def build_azure(
     if key:
         headers["api-key"] = key
     headers.update(extra_headers or {})
+    urls = {operation: root + path + query for operation, path in PATHS.items()}
+    # The Responses API lives beside the deployments, the deployment named in the body,
+    # and only in newer API versions.
+    responses_version = version if version >= RESPONSES_MIN_VERSION else RESPONSES_VERSION
+    urls[Operation.RESPONSES] = f"{api_base}/openai/responses?api-version=" + quote(
+        responses_version, safe=""
+    )
     return OpenAICompatibleProvider(
         provider="azure",
         model=deployment_name,
         api_base=api_base,
-        urls={operation: root + path + query for operation, path in PATHS.items()},
+        urls=urls,
         headers=headers,
         secret=key,
         pool=pool,

@@ -45,6 +45,19 @@ class Usage:
             cached_tokens=_int(cached),
         )
 
+    @classmethod
+    def from_responses(cls, usage: Any) -> Usage | None:
+        """Read a Responses API ``usage`` object; None when absent or malformed."""
+        if not isinstance(usage, dict):
+            return None
+        details = usage.get("input_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+        return cls(
+            prompt_tokens=_int(usage.get("input_tokens")),
+            completion_tokens=_int(usage.get("output_tokens")),
+            cached_tokens=_int(cached),
+        )
+
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -70,7 +70,12 @@ PATHS = {
     Operation.CHAT: "/chat/completions",
     Operation.COMPLETION: "/completions",
     Operation.EMBEDDING: "/embeddings",
+    Operation.RESPONSES: "/responses",
 }
+# The Responses stream's last event: one of these, or the stream broke off.
+RESPONSES_TERMINAL = frozenset(
+    {b"response.completed", b"response.incomplete", b"response.failed", b"error"}
+)
 
 _FINISHED = re.compile(rb'"finish_reason"\s*:\s*"')
 _CONTEXT_WINDOW_HINTS = (
@@ -139,21 +144,24 @@ class OpenAICompatibleProvider:
             self._headers,
             call.timeout,
         )
+        if call.operation is Operation.RESPONSES:
+            return UpstreamResult(body=body, usage=Usage.from_responses(body.get("usage")))
         return UpstreamResult(body=body, usage=Usage.from_openai(body.get("usage")))
 
     async def open_stream(self, call: UpstreamCall) -> PrimedStream:
+        reader = self._events if call.operation is Operation.RESPONSES else self._chunks
         return await self._upstream.open_stream(
             self._urls[call.operation],
             self._payload(call, stream=True),
             self._headers,
             call,
-            self._chunks,
+            reader,
         )
 
     def _payload(self, call: UpstreamCall, *, stream: bool) -> bytes:
         body = dict(call.body)
         body["model"] = self._model
-        if stream:
+        if stream and call.operation is not Operation.RESPONSES:
             options = body.get("stream_options")
             options = dict(options) if isinstance(options, dict) else {}
             options["include_usage"] = True
@@ -205,6 +213,30 @@ class OpenAICompatibleProvider:
         if not finished:
             raise self._upstream.interrupted("the upstream closed the stream before it finished")
 
+    async def _events(self, response: aiohttp.ClientResponse) -> AsyncGenerator[StreamChunk, None]:
+        """A Responses stream, event by event as it came; usage read from the terminal event.
+
+        An ``error`` event is raised (before the first event the router can still
+        retry); a stream that ends without a terminal event broke off.
+        """
+        async for events in sse_event_batches(response.content):
+            for event in events:
+                kind = event.event or _event_type(event.data)
+                if kind not in RESPONSES_TERMINAL:
+                    yield StreamChunk(data=event.data, event=kind)
+                    continue
+                if kind == b"error":
+                    message, code, _ = read_openai_error(event.data)
+                    raise self._upstream.stream_failed(message, code=code)
+                parsed = json_object(event.data) or {}
+                answer = parsed.get("response")
+                usage = (
+                    Usage.from_responses(answer.get("usage")) if isinstance(answer, dict) else None
+                )
+                yield StreamChunk(data=event.data, event=kind, usage=usage)
+                return
+        raise self._upstream.interrupted("the upstream closed the stream before it finished")
+
     def _raise_if_error(self, payload: bytes) -> None:
         parsed = json_object(payload)
         if parsed is not None and "error" in parsed and not parsed.get("choices"):
@@ -224,6 +256,15 @@ class OpenAICompatibleProvider:
         if usage is None:
             return StreamChunk(data=payload)
         return StreamChunk(data=payload, usage=usage, usage_only=not parsed.get("choices"))
+
+
+_TYPE = re.compile(rb'"type"\s*:\s*"([^"]+)"')
+
+
+def _event_type(data: bytes) -> bytes:
+    """An event's ``type`` when the upstream sent no ``event:`` line (the first one in it)."""
+    found = _TYPE.search(data)
+    return found.group(1) if found else b""
 
 
 def openai_headers(

@@ -22,6 +22,9 @@ class RouteRequest:
     # The body's own ``fallbacks`` (None: not given); ``disable_fallbacks`` turns them off.
     fallbacks: list[str] | None = None
     disable_fallbacks: bool = False
+    # A deployment to try first when it is healthy (the one holding the request's
+    # conversation state upstream); the others still serve when it cannot.
+    prefer: str | None = None
     # Filled in by the router as it walks, and kept by the caller even when the walk
     # fails, so a failed request is still accounted to the deployments it tried.
     trace: RouteTrace = field(default_factory=lambda: RouteTrace(model_group=""))

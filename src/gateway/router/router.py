@@ -52,6 +52,10 @@ from gateway.state.windows import MinuteWindows
 
 T = TypeVar("T")
 Attempt = Callable[[Deployment, UpstreamCall], Awaitable[T]]
+# How one attempt is made on a deployment, when the caller decides it per deployment
+# (the Responses API: passed through to some, translated for others).
+SendAttempt = Attempt[UpstreamResult]
+StreamAttempt = Attempt[ChunkStream]
 
 
 @dataclass(slots=True)
@@ -129,13 +133,17 @@ class Router:
 
     # --- entry points -------------------------------------------------------
 
-    async def send(self, request: RouteRequest) -> tuple[UpstreamResult, RouteTrace]:
-        result, deployment, trace = await self._walk(request, _send)
+    async def send(
+        self, request: RouteRequest, via: SendAttempt | None = None
+    ) -> tuple[UpstreamResult, RouteTrace]:
+        result, deployment, trace = await self._walk(request, via or _send)
         self._charge_tokens(deployment, result.usage)
         return result, trace
 
-    async def open_stream(self, request: RouteRequest) -> tuple[ChunkStream, RouteTrace]:
-        stream, deployment, trace = await self._walk(request, _open_stream)
+    async def open_stream(
+        self, request: RouteRequest, via: StreamAttempt | None = None
+    ) -> tuple[ChunkStream, RouteTrace]:
+        stream, deployment, trace = await self._walk(request, via or _open_stream)
         return _TrackedStream(stream, self, deployment, trace.model_group), trace
 
     # --- the walk -----------------------------------------------------------
@@ -306,6 +314,9 @@ class Router:
     ) -> tuple[Deployment, bool] | _Unavailable:
         """A deployment to try and whether it is a half-open probe, or why there is none."""
         unavailable = _Unavailable()
+        preferred = await self._preferred(group, walk, tried, now, unavailable)
+        if preferred is not None:
+            return preferred, False
         # Tier by tier (lowest order first), an untried deployment beats one that
         # already failed this request; only when none is left is a failed one retried.
         retry_pool: list[Deployment] = []
@@ -327,6 +338,18 @@ class Router:
         if chosen is not None:
             return chosen, False
         return unavailable
+
+    async def _preferred(
+        self, group: ModelGroup, walk: _Walk, tried: set[str], now: float, unavailable: _Unavailable
+    ) -> Deployment | None:
+        """The deployment the request asks for (it holds the request's state), when healthy."""
+        wanted = walk.request.prefer
+        if wanted is None or wanted in tried:
+            return None
+        deployment = next((d for d in group.deployments if d.id == wanted), None)
+        if deployment is None or self._cooldowns.health(deployment.id, now)[0] is not Health.OK:
+            return None
+        return deployment if await self._admit(deployment, now, unavailable) else None
 
     async def _pick_admitted(
         self, candidates: list[Deployment], now: float, unavailable: _Unavailable
