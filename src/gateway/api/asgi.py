@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
+from urllib.parse import unquote
 
 from gateway.api.access import visible
 from gateway.api.cache_admin import cache_delete, cache_flushall, cache_ping
@@ -49,6 +50,15 @@ log = logging.getLogger(__name__)
 Handler = Callable[[DataPlane, Incoming], Awaitable[None]]
 
 MODELS_PREFIXES = ("/v1/models/", "/models/")
+# Azure OpenAI's paths, with the model (Azure's deployment) in the path, as code written
+# for ``AzureOpenAI`` sends them: /openai/deployments/{model}/chat/completions, and the
+# older /engines/{model}/... form.
+AZURE_PREFIXES = ("/openai/deployments/", "/deployments/", "/openai/engines/", "/engines/")
+AZURE_OPERATIONS = {
+    "chat/completions": Operation.CHAT,
+    "completions": Operation.COMPLETION,
+    "embeddings": Operation.EMBEDDING,
+}
 
 
 class DataPlaneApp:
@@ -123,6 +133,10 @@ class DataPlaneApp:
                 return handler
             if path.startswith(MODELS_PREFIXES):
                 return _get_model
+        if method == "POST" and path.startswith(AZURE_PREFIXES):
+            azure = _azure_handler(path)
+            if azure is not None:
+                return azure
         if path.startswith(STORED_RESPONSES) and method in ("GET", "DELETE"):
             return handle_stored_response
         if (
@@ -133,6 +147,16 @@ class DataPlaneApp:
         ):
             raise MethodNotAllowed(f"Method {method} is not allowed on {path}.")
         raise RouteNotFound(f"Unknown path {path}.")
+
+
+def _azure_handler(path: str) -> Handler | None:
+    """The handler of an Azure-style path, the model taken from it; None when it is not one."""
+    prefix = next(p for p in AZURE_PREFIXES if path.startswith(p))
+    model, _, rest = path[len(prefix) :].partition("/")
+    operation = AZURE_OPERATIONS.get(rest)
+    if not model or operation is None:
+        return None
+    return partial(handle_inference, operation, path_model=unquote(model))
 
 
 async def _list_models(plane: DataPlane, request: Incoming) -> None:

@@ -24,7 +24,11 @@ from gateway.providers.base import Operation
 from gateway.router.request import RouteRequest, RouteTrace
 
 
-async def handle_inference(operation: Operation, plane: DataPlane, incoming: Incoming) -> None:
+async def handle_inference(
+    operation: Operation, plane: DataPlane, incoming: Incoming, *, path_model: str | None = None
+) -> None:
+    """One inference request; ``path_model`` is the model an Azure-style path names (the
+    body's own ``model``, when it has one, is what Azure's SDK put there too)."""
     headers = incoming.headers
     request_id = incoming.request_id
     arrived = incoming.arrived
@@ -35,6 +39,8 @@ async def handle_inference(operation: Operation, plane: DataPlane, incoming: Inc
     check_content_type(headers)
     raw = await read_body(incoming.receive, plane.max_request_bytes, headers.content_length)
     body = parse_json_object(raw)
+    if path_model is not None and body.get("model") is None:
+        body["model"] = path_model
     model, stream = check_body(operation, body)
     exchange.note_body(model, stream, body.get("user"))
     fallbacks, disable_fallbacks, timeout = pop_gateway_options(body)
