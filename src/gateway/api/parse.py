@@ -38,7 +38,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidRequest(
-            f"The request body must be a JSON object, not a JSON {_json_type(body)}."
+            f"The request body must be a JSON object, not a JSON {json_type(body)}."
         )
     return body
 
@@ -57,7 +57,7 @@ def check_body(operation: Operation, body: dict[str, Any]) -> tuple[str, bool]:
         raise InvalidRequest("Missing required parameter: 'model'.", param="model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest(
-            f"Invalid type for 'model': expected a non-empty string, got {_json_type(model)}.",
+            f"Invalid type for 'model': expected a non-empty string, got {json_type(model)}.",
             param="model",
         )
     field = REQUIRED_INPUT[operation]
@@ -73,7 +73,7 @@ def check_body(operation: Operation, body: dict[str, Any]) -> tuple[str, bool]:
             )
     elif not isinstance(value, (str, list)):
         raise InvalidRequest(
-            f"Invalid type for 'prompt': expected a string or an array, got {_json_type(value)}.",
+            f"Invalid type for 'prompt': expected a string or an array, got {json_type(value)}.",
             param="prompt",
         )
     stream = body.get("stream", False)
@@ -81,7 +81,7 @@ def check_body(operation: Operation, body: dict[str, Any]) -> tuple[str, bool]:
         stream = False
     if not isinstance(stream, bool):
         raise InvalidRequest(
-            f"Invalid type for 'stream': expected a boolean, got {_json_type(stream)}.",
+            f"Invalid type for 'stream': expected a boolean, got {json_type(stream)}.",
             param="stream",
         )
     if stream and operation is Operation.EMBEDDING:
@@ -89,7 +89,7 @@ def check_body(operation: Operation, body: dict[str, Any]) -> tuple[str, bool]:
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise InvalidRequest(
-            f"Invalid type for 'stream_options': expected an object, got {_json_type(options)}.",
+            f"Invalid type for 'stream_options': expected an object, got {json_type(options)}.",
             param="stream_options",
         )
     return model, stream
@@ -98,7 +98,7 @@ def check_body(operation: Operation, body: dict[str, Any]) -> tuple[str, bool]:
 def _check_messages(messages: Any) -> None:
     if not isinstance(messages, list):
         raise InvalidRequest(
-            f"Invalid type for 'messages': expected an array, got {_json_type(messages)}.",
+            f"Invalid type for 'messages': expected an array, got {json_type(messages)}.",
             param="messages",
         )
     if not messages:
@@ -110,7 +110,7 @@ def _check_messages(messages: Any) -> None:
         if not isinstance(message, dict):
             raise InvalidRequest(
                 f"Invalid type for 'messages[{index}]': expected an object, "
-                f"got {_json_type(message)}.",
+                f"got {json_type(message)}.",
                 param=f"messages[{index}]",
             )
         role = message.get("role")
@@ -158,7 +158,7 @@ def wants_usage(body: dict[str, Any]) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):

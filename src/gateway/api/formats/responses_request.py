@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gateway.api.parse import json_type
 from gateway.providers.translate import TranslationError
 
 # Fields the gateway acts on itself: they never reach a translated provider.
@@ -395,17 +396,3 @@ def _required_str(item: Mapping[str, Any], name: str, path: str) -> str:
     if not isinstance(value, str) or not value:
         raise TranslationError(f"Missing required parameter: '{path}.{name}'.", param=path)
     return value
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
