@@ -197,14 +197,3 @@ def from_completion(
     response["usage"] = usage_json(completion.get("usage"))
     finish(response, choice.get("finish_reason"))
     return response
-
-
-def output_text(response: Mapping[str, Any]) -> str:
-    """The text of a Response's messages (what the SDK's ``output_text`` joins)."""
-    texts = []
-    for item in response.get("output") or []:
-        if isinstance(item, dict) and item.get("type") == "message":
-            for part in item.get("content") or []:
-                if isinstance(part, dict) and part.get("type") == "output_text":
-                    texts.append(str(part.get("text") or ""))
-    return "".join(texts)
