@@ -19,6 +19,22 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
+class MockFunction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    # A JSON string, as OpenAI sends it, or an object the mock encodes.
+    arguments: str | dict[str, Any] = "{}"
+
+
+class MockToolCall(BaseModel):
+    """One tool call the mock answers with, in OpenAI's chat shape."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = None
+    type: Literal["function"] = "function"
+    function: MockFunction
+
+
 class LiteLLMParams(Section):
     model: str
     api_base: str | None = None
@@ -49,6 +65,9 @@ class LiteLLMParams(Section):
     mock_prompt_tokens: int | None = Field(default=None, ge=0)
     mock_completion_tokens: int | None = Field(default=None, ge=0)
     mock_embedding_dimensions: int = Field(default=8, ge=1, le=8192)
+    # "first_tool" (call the tool the request offers) or a list of OpenAI tool calls;
+    # either is answered only when the request has tools and no tool result is last.
+    mock_tool_calls: Literal["first_tool"] | list[MockToolCall] | None = None
 
     @field_validator("model")
     @classmethod

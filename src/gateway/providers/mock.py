@@ -5,7 +5,10 @@ fallbacks: latency, content, token counts and a failure rate are set per
 deployment in ``litellm_params`` (``mock_response``, ``mock_latency_ms``,
 ``mock_failure_rate``, ``mock_failure_status``, ``mock_stream_chunks``,
 ``mock_chunk_delay_ms``, ``mock_prompt_tokens``, ``mock_completion_tokens``,
-``mock_embedding_dimensions``).
+``mock_embedding_dimensions``, ``mock_tool_calls``). It answers what the request
+asks for: ``n`` choices, JSON fitting a ``response_format`` schema, tool calls when
+tools are offered and ``mock_tool_calls`` says so, and embeddings of the requested
+``dimensions`` as floats or base64.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import orjson
 
 from gateway.errors import upstream_error_for_status
 from gateway.providers.base import Operation, StreamChunk, UpstreamCall, UpstreamResult, Usage
+from gateway.providers.mock_content import json_answer, tool_calls_for
+from gateway.providers.translate import embedding_list
 
 
 class MockProvider:
@@ -39,6 +44,7 @@ class MockProvider:
         prompt_tokens: int | None,
         completion_tokens: int | None,
         embedding_dimensions: int,
+        tool_calls: str | list[Any] | None = None,
     ) -> None:
         self._model = model
         self._deployment = deployment_id
@@ -51,6 +57,7 @@ class MockProvider:
         self._prompt_tokens = prompt_tokens
         self._completion_tokens = completion_tokens
         self._dimensions = embedding_dimensions
+        self._tool_calls = tool_calls
 
     @property
     def name(self) -> str:
@@ -64,8 +71,8 @@ class MockProvider:
         await self._wait_and_maybe_fail(call)
         if call.operation is Operation.EMBEDDING:
             return self._embedding(call.body)
-        text = self._text(call.body)
-        usage = self._usage(call.body, text)
+        answer = self._answer(call.body)
+        usage = self._usage(call.body, answer)
         created = int(time.time())
         if call.operation is Operation.COMPLETION:
             body: dict[str, Any] = {
@@ -73,7 +80,10 @@ class MockProvider:
                 "object": "text_completion",
                 "created": created,
                 "model": self._model,
-                "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+                "choices": [
+                    {"index": i, "text": answer.text, "finish_reason": "stop", "logprobs": None}
+                    for i in range(_choices(call.body))
+                ],
             }
         else:
             body = {
@@ -83,11 +93,12 @@ class MockProvider:
                 "model": self._model,
                 "choices": [
                     {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text, "refusal": None},
-                        "finish_reason": "stop",
+                        "index": i,
+                        "message": answer.message(),
+                        "finish_reason": answer.finish_reason,
                         "logprobs": None,
                     }
+                    for i in range(_choices(call.body))
                 ],
             }
         body["usage"] = _usage_json(usage)
@@ -95,12 +106,14 @@ class MockProvider:
 
     async def open_stream(self, call: UpstreamCall) -> MockStream:
         await self._wait_and_maybe_fail(call)
-        text = self._text(call.body)
+        answer = self._answer(call.body)
         return MockStream(
             model=self._model,
             operation=call.operation,
-            pieces=_split(text, self._chunks),
-            usage=self._usage(call.body, text),
+            answer=answer,
+            pieces=self._chunks,
+            choices=_choices(call.body),
+            usage=self._usage(call.body, answer),
             delay=self._chunk_delay,
         )
 
@@ -119,37 +132,60 @@ class MockProvider:
                 deployment=self._deployment,
             )
 
-    def _text(self, body: dict[str, Any]) -> str:
-        if self._response is not None:
-            return self._response
-        prompt = _last_prompt(body)
-        return f"Mock answer from {self._model}: {prompt[:200]}" if prompt else "Mock answer."
+    def _answer(self, body: dict[str, Any]) -> MockAnswer:
+        calls = tool_calls_for(body, self._tool_calls)
+        if calls:
+            return MockAnswer(text=None, tool_calls=calls)
+        text = self._response
+        if text is None:
+            prompt = _last_prompt(body)
+            text = f"Mock answer from {self._model}: {prompt[:200]}" if prompt else "Mock answer."
+        return MockAnswer(text=json_answer(body, text) or text)
 
-    def _usage(self, body: dict[str, Any], text: str) -> Usage:
+    def _usage(self, body: dict[str, Any], answer: MockAnswer) -> Usage:
         prompt = self._prompt_tokens
         if prompt is None:
             prompt = max(1, len(orjson.dumps(body.get("messages") or body.get("prompt"))) // 4)
         completion = self._completion_tokens
         if completion is None:
-            completion = max(1, len(text) // 4)
+            completion = max(1, answer.length() // 4) * _choices(body)
         return Usage(prompt_tokens=prompt, completion_tokens=completion)
 
     def _embedding(self, body: dict[str, Any]) -> UpstreamResult:
         inputs = body.get("input")
         items = inputs if isinstance(inputs, list) else [inputs]
-        data = [
-            {"object": "embedding", "index": i, "embedding": _vector(item, self._dimensions)}
-            for i, item in enumerate(items)
-        ]
+        dimensions = body.get("dimensions")
+        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
+            dimensions = self._dimensions
+        vectors = [_vector(item, dimensions) for item in items]
         tokens = self._prompt_tokens or max(1, len(orjson.dumps(inputs)) // 4)
-        usage = Usage(prompt_tokens=tokens)
-        result = {
-            "object": "list",
-            "data": data,
-            "model": self._model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
-        return UpstreamResult(body=result, usage=usage)
+        result = embedding_list(vectors, self._model, tokens, body.get("encoding_format"))
+        return UpstreamResult(body=result, usage=Usage(prompt_tokens=tokens))
+
+
+class MockAnswer:
+    """One answer: text, or tool calls (OpenAI's shape) with no text."""
+
+    __slots__ = ("text", "tool_calls")
+
+    def __init__(self, *, text: str | None, tool_calls: list[Any] | None = None) -> None:
+        self.text = text
+        self.tool_calls = tool_calls
+
+    @property
+    def finish_reason(self) -> str:
+        return "tool_calls" if self.tool_calls else "stop"
+
+    def message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": self.text, "refusal": None}
+        if self.tool_calls:
+            message["tool_calls"] = self.tool_calls
+        return message
+
+    def length(self) -> int:
+        if self.tool_calls:
+            return len(orjson.dumps(self.tool_calls))
+        return len(self.text or "")
 
 
 class MockStream:
@@ -158,13 +194,17 @@ class MockStream:
         *,
         model: str,
         operation: Operation,
-        pieces: list[str],
+        answer: MockAnswer,
+        pieces: int,
+        choices: int,
         usage: Usage,
         delay: float,
     ) -> None:
         self._model = model
         self._operation = operation
+        self._answer = answer
         self._pieces = pieces
+        self._choices = choices
         self._usage = usage
         self._delay = delay
         self._closed = False
@@ -177,31 +217,56 @@ class MockStream:
             "created": int(time.time()),
             "model": self._model,
         }
-        last = len(self._pieces) - 1
-        for index, piece in enumerate(self._pieces):
+        steps = self._deltas() if chat else _split(self._answer.text or "", self._pieces)
+        last = len(steps) - 1
+        for step, delta in enumerate(steps):
             if self._closed:
                 return
-            if index and self._delay:
+            if step and self._delay:
                 await asyncio.sleep(self._delay)
-            finish = "stop" if index == last else None
-            if chat:
-                delta: dict[str, Any] = {"content": piece}
-                if index == 0:
-                    delta["role"] = "assistant"
-                choice: dict[str, Any] = {
-                    "index": 0,
-                    "delta": delta,
-                    "finish_reason": finish,
-                    "logprobs": None,
-                }
-            else:
-                choice = {"index": 0, "text": piece, "finish_reason": finish, "logprobs": None}
-            yield StreamChunk(data=orjson.dumps({**base, "choices": [choice]}))
+            finish = self._answer.finish_reason if step == last else None
+            for index in range(self._choices):
+                choice: dict[str, Any]
+                if chat:
+                    choice = {"index": index, "delta": delta, "finish_reason": finish}
+                else:
+                    choice = {"index": index, "text": delta, "finish_reason": finish}
+                choice["logprobs"] = None
+                yield StreamChunk(data=orjson.dumps({**base, "choices": [choice]}))
         usage_chunk = {**base, "choices": [], "usage": _usage_json(self._usage)}
         yield StreamChunk(data=orjson.dumps(usage_chunk), usage=self._usage, usage_only=True)
 
+    def _deltas(self) -> list[Any]:
+        """The chat deltas of one choice: the role first, then content or tool calls."""
+        calls = self._answer.tool_calls
+        if not calls:
+            pieces = _split(self._answer.text or "", self._pieces)
+            return [{"role": "assistant", "content": pieces[0]}] + [
+                {"content": piece} for piece in pieces[1:]
+            ]
+        opening = [
+            {
+                "index": i,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["function"]["name"], "arguments": ""},
+            }
+            for i, call in enumerate(calls)
+        ]
+        deltas: list[Any] = [{"role": "assistant", "content": None, "tool_calls": opening}]
+        for i, call in enumerate(calls):
+            for piece in _split(call["function"]["arguments"], self._pieces):
+                deltas.append({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
+        return deltas
+
     async def aclose(self) -> None:
         self._closed = True
+
+
+def _choices(body: dict[str, Any]) -> int:
+    """``n``: how many choices to answer with (1 unless the caller asked for more)."""
+    n = body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 128 else 1
 
 
 def _usage_json(usage: Usage) -> dict[str, int]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 from gateway.config.model import DeploymentSpec
+from gateway.config.schema import MockToolCall
 from gateway.errors import UpstreamServerError
 from gateway.providers import anthropic, azure, gemini
 from gateway.providers.anthropic import AnthropicProvider
@@ -128,6 +130,7 @@ def build_provider(
             prompt_tokens=params.mock_prompt_tokens,
             completion_tokens=params.mock_completion_tokens,
             embedding_dimensions=params.mock_embedding_dimensions,
+            tool_calls=_mock_tool_calls(params.mock_tool_calls),
         )
     if spec.provider in VENDORS:
         base = resolve_base(spec.provider, params.api_base)
@@ -274,3 +277,9 @@ class UnavailableProvider:
             f"provider {self._provider!r} cannot be called: {self._reason}",
             upstream_status=NOT_IMPLEMENTED_STATUS,
         )
+
+
+def _mock_tool_calls(setting: str | list[MockToolCall] | None) -> str | list[Any] | None:
+    if isinstance(setting, list):
+        return [call.model_dump() for call in setting]
+    return setting

@@ -121,7 +121,7 @@ class EventBus:
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
                         async with asyncio.timeout(guard.background_budget_s):
-                            await pubsub.aclose()  # type: ignore[no-untyped-call]
+                            await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
             await asyncio.sleep(pause)
             pause = min(pause * 2, RETRY_MAX_S)
 
