@@ -6,6 +6,9 @@ base URL), and model ids may hold slashes (``openai/gpt-5.5``).
 
 from __future__ import annotations
 
+import base64
+import json
+import struct
 from collections.abc import Iterator
 
 import httpx
@@ -26,7 +29,7 @@ from support.configs import (
     TEXT_UPSTREAM_MODEL,
 )
 from support.gateway_process import GatewayProcess
-from support.mock_upstream import MockUpstream, Reply, embedding_for
+from support.mock_upstream import MockUpstream, Raw, Reply, embedding_for
 
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
 PREFIXES = pytest.mark.parametrize("prefix", ["/v1", ""], ids=["v1", "no-prefix"])
@@ -87,6 +90,26 @@ def test_embeddings_return_the_upstream_vectors(
     assert received.body["model"] == EMBED_UPSTREAM_MODEL
     assert received.body["input"] == ["first text", "second text"]
     assert received.headers["authorization"] == f"Bearer {EMBED_KEY}"
+
+
+def test_base64_is_encoded_by_the_gateway_when_the_upstream_answers_floats(
+    base_client: openai.OpenAI, upstream: MockUpstream
+) -> None:
+    # Some OpenAI-compatible servers ignore encoding_format; the caller still gets base64.
+    floats = {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": embedding_for("x")}],
+        "model": EMBED_UPSTREAM_MODEL,
+        "usage": {"prompt_tokens": 1, "total_tokens": 1},
+    }
+    upstream.script(Raw(body=json.dumps(floats).encode()))
+    raw = base_client.embeddings.with_raw_response.create(
+        model=EMBED, input="x", encoding_format="base64"
+    )
+    [item] = json.loads(raw.text)["data"]
+    vector = struct.unpack(f"<{len(embedding_for('x'))}f", base64.b64decode(item["embedding"]))
+    assert list(vector) == pytest.approx(embedding_for("x"), rel=1e-6)
+    assert upstream.last_request("/v1/embeddings").body["encoding_format"] == "base64"
 
 
 async def test_async_embeddings_as_floats(gateway: GatewayProcess, upstream: MockUpstream) -> None:

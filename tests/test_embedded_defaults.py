@@ -23,7 +23,7 @@ def test_embedded_defaults_list_the_mock_models(embedded_gateway: GatewayProcess
     with sdk_client(embedded_gateway) as client:
         models = client.models.list()
 
-    assert [model.id for model in models.data] == ["mock-chat", "mock-embedding"]
+    assert [model.id for model in models.data] == ["mock-chat", "mock-agent", "mock-embedding"]
 
 
 def test_mock_chat_answers_without_any_upstream(embedded_gateway: GatewayProcess) -> None:

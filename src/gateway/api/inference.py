@@ -21,6 +21,7 @@ from gateway.api.parse import (
 from gateway.api.services import DataPlane
 from gateway.api.sse import OpenAIFramer, relay_stream
 from gateway.providers.base import Operation
+from gateway.providers.translate import encode_embeddings_base64
 from gateway.router.request import RouteRequest, RouteTrace
 
 
@@ -79,6 +80,8 @@ async def handle_inference(
         record(plane, exchange)
         return
     result, trace = await unless_client_leaves(plane.router.send(request), incoming.receive)
+    if operation is Operation.EMBEDDING and body.get("encoding_format") == "base64":
+        encode_embeddings_base64(result.body)
     payload = orjson.dumps(result.body)
     response_headers = routed_headers(request_id, trace, arrived)
     response_headers.extend(JSON_HEADERS)

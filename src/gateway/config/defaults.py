@@ -17,6 +17,16 @@ EMBEDDED_CONFIG: dict[str, Any] = {
             },
         },
         {
+            # For agent frameworks: it calls the first tool it is offered, then answers
+            # once it has the tool's result.
+            "model_name": "mock-agent",
+            "litellm_params": {
+                "model": "mock/mock-agent",
+                "mock_latency_ms": 20,
+                "mock_tool_calls": "first_tool",
+            },
+        },
+        {
             "model_name": "mock-embedding",
             "litellm_params": {"model": "mock/mock-embedding"},
             "model_info": {"mode": "embedding"},

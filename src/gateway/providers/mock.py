@@ -278,19 +278,25 @@ def _usage_json(usage: Usage) -> dict[str, int]:
 
 
 def _last_prompt(body: dict[str, Any]) -> str:
+    """What the answer echoes: a tool's result when one came last, else the last user turn."""
     messages = body.get("messages")
     if isinstance(messages, list):
+        last = messages[-1] if messages else None
+        if isinstance(last, dict) and last.get("role") == "tool":
+            return _text_of(last.get("content"))
         for message in reversed(messages):
             if isinstance(message, dict) and message.get("role") == "user":
-                content = message.get("content")
-                if isinstance(content, str):
-                    return content
-                if isinstance(content, list):
-                    return " ".join(
-                        part.get("text", "") for part in content if isinstance(part, dict)
-                    )
+                return _text_of(message.get("content"))
     prompt = body.get("prompt")
     return prompt if isinstance(prompt, str) else ""
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
 
 
 def _split(text: str, parts: int) -> list[str]:

@@ -182,6 +182,25 @@ def embedding_inputs(body: Mapping[str, Any]) -> list[str]:
     return list(items)
 
 
+def encode_embeddings_base64(answer: Mapping[str, Any]) -> None:
+    """Encode, in place, any float-list embedding an upstream answered a base64 request with.
+
+    Some OpenAI-compatible servers ignore ``encoding_format``; a client that asked for
+    base64 (the Node SDK does by default) would decode their floats into garbage.
+    """
+    data = answer.get("data")
+    if not isinstance(data, list):
+        return
+    for item in data:
+        if isinstance(item, dict) and isinstance(item.get("embedding"), list):
+            vector = item["embedding"]
+            try:
+                packed = struct.pack(f"<{len(vector)}f", *vector)
+            except struct.error:  # not a vector of numbers: relay it as the upstream sent it
+                continue
+            item["embedding"] = base64.b64encode(packed).decode()
+
+
 def embedding_list(
     vectors: Iterable[list[float]], model: str, prompt_tokens: int, encoding_format: Any
 ) -> dict[str, Any]:
