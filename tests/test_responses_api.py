@@ -173,6 +173,11 @@ def gateway(
             "allowed_fails": 1000,
         },
         "general_settings": {"proxy_batch_write_at": 0.2, "max_request_size_mb": 1},
+        # Only requests that opt in are cached, so the other tests see every call upstream.
+        "litellm_settings": {
+            "cache": True,
+            "cache_params": {"type": "local", "mode": "default_off"},
+        },
     }
     process = GatewayProcess(tmp_path_factory.mktemp("responses"), config, master_key=MASTER_KEY)
     with process.start():
@@ -434,6 +439,64 @@ def test_agents_sdk_runs_an_agent_with_a_function_tool(
     assert result.final_output == "Paris is sunny."
     last = upstreams.chat.last_request("/v1/chat/completions").body["messages"]
     assert last[-1]["role"] == "tool" and "sunny in Paris" in last[-1]["content"]
+
+
+USE_CACHE = {"cache": {"use-cache": True}}
+
+
+@pytest.mark.parametrize("model", [CHAT, NATIVE])
+def test_a_cached_response_is_served_again_under_a_new_id_and_can_be_followed_up(
+    client: openai.OpenAI, upstreams: Upstreams, gateway: GatewayProcess, model: str
+) -> None:
+    question = f"Cache me on {model}"
+    upstreams.script(model, text="Cached answer.")
+    first = client.responses.with_raw_response.create(
+        model=model, input=question, extra_body=USE_CACHE
+    )
+    upstream_calls = sum(server.calls() for server in upstreams.all)
+    second = client.responses.with_raw_response.create(
+        model=model, input=question, extra_body=USE_CACHE
+    )
+    assert first.headers["x-gateway-cache"] == "miss"
+    assert second.headers["x-gateway-cache"] == "hit"
+    assert sum(server.calls() for server in upstreams.all) == upstream_calls
+    cached, original = second.parse(), first.parse()
+    assert cached.id != original.id and cached.id.startswith("resp_")
+    assert cached.output_text == original.output_text == "Cached answer."
+    assert cached.usage == original.usage
+
+    # A streaming caller gets the same answer as a well-formed event stream.
+    with client.responses.stream(model=model, input=question, extra_body=USE_CACHE) as stream:
+        kinds = [event.type for event in stream]
+        streamed = stream.get_final_response()
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed"
+    assert "response.output_text.delta" in kinds
+    assert streamed.output_text == "Cached answer." and streamed.id != cached.id
+    assert sum(server.calls() for server in upstreams.all) == upstream_calls
+
+    # The hit was stored: a follow-up carries the whole conversation to the upstream.
+    upstreams.script(model, text="Followed up.")
+    follow = client.responses.create(model=model, previous_response_id=cached.id, input="And?")
+    assert follow.output_text == "Followed up."
+    if model == CHAT:
+        sent = [m["content"] for m in _sent(upstreams, CHAT)["messages"]]
+        assert sent == [question, "Cached answer.", "And?"]
+    else:
+        native = [upstreams.native_a, upstreams.native_b]
+        body = (
+            next(s for s in native if s.calls("/v1/responses")).last_request("/v1/responses").body
+        )
+        assert "previous_response_id" not in body
+        assert json.dumps(body["input"]).count("Cached answer.") == 1
+    hit = second.headers["x-request-id"]
+    path = gateway.workdir / "gateway-data" / "spend.sqlite3"
+    assert _ledger_rows(gateway, [hit])[hit][:2] == ("responses", 200)
+    with sqlite3.connect(str(path)) as db:
+        [(cache_hit, cost)] = db.execute(
+            "SELECT cache_hit, cost_usd FROM spend_log WHERE request_id = ?", (hit,)
+        ).fetchall()
+    assert (cache_hit, cost) == (1, 0)
 
 
 def test_each_call_gets_a_ledger_row(

@@ -21,6 +21,7 @@ import orjson
 
 from gateway.api.access import admit
 from gateway.api.auth import Caller
+from gateway.api.cache_layer import CacheTicket, open_ticket
 from gateway.api.departure import unless_client_leaves
 from gateway.api.formats.responses_output import new_id, skeleton
 from gateway.api.formats.responses_request import check_request, input_items
@@ -29,6 +30,7 @@ from gateway.api.http import JSON_HEADERS, Incoming, read_body, send_bytes
 from gateway.api.inference import routed_headers
 from gateway.api.outcome import Exchange, open_exchange, record
 from gateway.api.parse import check_content_type, parse_json_object, pop_routing_options
+from gateway.api.responses_cache import remember_response, serve_cached_response
 from gateway.api.responses_turn import ResponsesTurn
 from gateway.api.services import DataPlane
 from gateway.api.sse import SSE_HEADERS, relay_stream
@@ -78,6 +80,7 @@ async def handle_responses(plane: DataPlane, incoming: Incoming) -> None:
     if store and state.store is None:
         store = False
     prior = await _previous(plane, caller, previous)
+    ticket = open_ticket(plane, Operation.RESPONSES, model, body, incoming.headers)
     items = input_items(body)
     turn = ResponsesTurn(state, body, items, prior)
     request = RouteRequest(
@@ -94,9 +97,25 @@ async def handle_responses(plane: DataPlane, incoming: Incoming) -> None:
     )
     exchange.trace = request.trace
     keeper = _Keeper(plane, caller, turn, items, request.trace) if store else None
+    if ticket is not None and await serve_cached_response(
+        ticket,
+        incoming,
+        exchange,
+        stream=stream,
+        framer=lambda response_id: ResponsesFramer(body, response_id),
+        keep=keeper.keep if keeper is not None else None,
+    ):
+        record(plane, exchange)
+        return
     if stream:
         await _stream(
-            plane, incoming=incoming, exchange=exchange, request=request, turn=turn, keeper=keeper
+            plane,
+            incoming=incoming,
+            exchange=exchange,
+            request=request,
+            turn=turn,
+            keeper=keeper,
+            ticket=ticket,
         )
         return
     result, trace = await unless_client_leaves(
@@ -107,6 +126,9 @@ async def handle_responses(plane: DataPlane, incoming: Incoming) -> None:
         await keeper.keep(response)
     payload = orjson.dumps(response)
     headers = routed_headers(incoming.request_id, trace, incoming.arrived)
+    if ticket is not None:
+        headers.extend(ticket.miss_headers())
+        remember_response(ticket, response)
     await send_bytes(incoming.send, 200, payload, [*headers, *JSON_HEADERS])
     exchange.usage = result.usage
     served = response.get("model")
@@ -138,6 +160,7 @@ async def _stream(
     request: RouteRequest,
     turn: ResponsesTurn,
     keeper: _Keeper | None,
+    ticket: CacheTicket | None,
 ) -> None:
     framer = ResponsesFramer(request.body, turn.response_id)
     try:
@@ -156,8 +179,10 @@ async def _stream(
         record(plane, exchange)
         return
     headers = routed_headers(incoming.request_id, trace, incoming.arrived)
+    if ticket is not None:
+        headers.extend(ticket.miss_headers())
     await relay_stream(
-        _KeptStream(events, keeper, exchange),
+        _KeptStream(events, keeper, exchange, ticket),
         headers,
         framer,
         incoming.receive,
@@ -184,7 +209,9 @@ class _Keeper:
         self._items = items
         self._trace = trace
 
-    async def keep(self, response: dict[str, Any]) -> None:
+    async def keep(self, response: dict[str, Any], trace: RouteTrace | None = None) -> None:
+        """Store ``response``; ``trace`` says who served it (else the routed request's)."""
+        trace = trace or self._trace
         store = self._plane.responses.store
         response_id = response.get("id")
         if store is None or not isinstance(response_id, str):
@@ -193,8 +220,8 @@ class _Keeper:
         stored = StoredResponse(
             response_id=response_id,
             owner=Owner(self._caller.key_hash, self._caller.team_id),
-            deployment_id=self._trace.deployment_id or None,
-            model_group=self._trace.model_group,
+            deployment_id=trace.deployment_id or None,
+            model_group=trace.model_group,
             response=response,
             input_items=_with_ids(self._items),
             context=[*self._turn.history, *self._items, *output],
@@ -209,10 +236,17 @@ class _Keeper:
 class _KeptStream:
     """The stream as it is; its terminal Response is stored before that event goes out."""
 
-    def __init__(self, events: ChunkStream, keeper: _Keeper | None, exchange: Exchange) -> None:
+    def __init__(
+        self,
+        events: ChunkStream,
+        keeper: _Keeper | None,
+        exchange: Exchange,
+        ticket: CacheTicket | None,
+    ) -> None:
         self._events = events
         self._keeper = keeper
         self._exchange = exchange
+        self._ticket = ticket
 
     async def __aiter__(self) -> AsyncIterator[StreamChunk]:
         async for chunk in self._events:
@@ -230,6 +264,7 @@ class _KeptStream:
             self._exchange.served_model = served
         if self._keeper is not None and chunk.event != b"response.failed":
             await self._keeper.keep(response)
+        remember_response(self._ticket, response)
 
     async def aclose(self) -> None:
         await self._events.aclose()

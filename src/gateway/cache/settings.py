@@ -21,6 +21,8 @@ CALL_TYPES = {
     "atext_completion": Operation.COMPLETION,
     "embedding": Operation.EMBEDDING,
     "aembedding": Operation.EMBEDDING,
+    "responses": Operation.RESPONSES,
+    "aresponses": Operation.RESPONSES,
 }
 
 
