@@ -29,8 +29,8 @@ from gateway.api.http import (
 )
 from gateway.api.inference import handle_inference
 from gateway.api.messages import handle_count_tokens, handle_messages
+from gateway.api.messages import send_error as send_anthropic_error
 from gateway.api.metrics_route import serve_metrics
-from gateway.api.outcome import settle_failure
 from gateway.api.responses import handle_responses
 from gateway.api.responses_stored import PREFIXES as STORED_RESPONSES
 from gateway.api.responses_stored import handle_stored_response
@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[[DataPlane, Incoming], Awaitable[None]]
 
 MODELS_PREFIXES = ("/v1/models/", "/models/")
+# Routes whose callers read errors in Anthropic's shape (Anthropic SDKs, Claude Code).
+ANTHROPIC_ROUTES = frozenset(
+    {"/messages", "/v1/messages", "/messages/count_tokens", "/v1/messages/count_tokens"}
+)
 # Azure OpenAI's paths, with the model (Azure's deployment) in the path, as code written
 # for ``AzureOpenAI`` sends them: /openai/deployments/{model}/chat/completions, and the
 # older /engines/{model}/... form.
@@ -98,7 +102,6 @@ class DataPlaneApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived = time.monotonic()
         request_id = ""
-        incoming: Incoming | None = None
         try:
             headers = read_headers(scope)
             request_id = headers.request_id or new_request_id()
@@ -111,16 +114,13 @@ class DataPlaneApp:
             finally:
                 in_flight.dec()
         except ClientGone:
-            settle_failure(incoming, None)
-            return
+            return  # nobody to answer; the request's accounting scope recorded it
         except GatewayError as exc:
-            await _send_error(send, exc, request_id or new_request_id())
-            settle_failure(incoming, exc)
+            await _send_error(scope, send, exc, request_id or new_request_id())
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             error = InternalError("The gateway failed to handle this request; see its logs.")
-            await _send_error(send, error, request_id or new_request_id())
-            settle_failure(incoming, error)
+            await _send_error(scope, send, error, request_id or new_request_id())
 
     def _handler(self, method: str, path: str) -> Handler:
         if method == "POST":
@@ -199,9 +199,12 @@ async def _get_model(plane: DataPlane, request: Incoming) -> None:
     )
 
 
-async def _send_error(send: Send, error: GatewayError, request_id: str) -> None:
-    headers = [*JSON_HEADERS, (b"x-request-id", request_id.encode()), *error_headers(error)]
+async def _send_error(scope: Scope, send: Send, error: GatewayError, request_id: str) -> None:
     try:
+        if scope.get("path") in ANTHROPIC_ROUTES:
+            await send_anthropic_error(send, error, request_id)
+            return
+        headers = [*JSON_HEADERS, (b"x-request-id", request_id.encode()), *error_headers(error)]
         await send_bytes(send, error_status(error), error_body(error), headers)
     except RuntimeError:
         # The response had already started (a stream); nothing more can be said.

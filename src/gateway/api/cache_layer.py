@@ -18,7 +18,7 @@ import orjson
 
 from gateway.api.auth import presented_key
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, RequestHeaders, send_bytes
-from gateway.api.outcome import Exchange, record
+from gateway.api.outcome import Exchange
 from gateway.api.services import DataPlane
 from gateway.api.sse import OpenAIFramer, relay_stream
 from gateway.cache.assemble import RecordingStream, assemble, recording_bytes
@@ -76,7 +76,6 @@ def open_ticket(
 
 
 async def answer_from_cache(
-    plane: DataPlane,
     ticket: CacheTicket,
     incoming: Incoming,
     exchange: Exchange,
@@ -116,7 +115,6 @@ async def answer_from_cache(
         )
     else:
         await send_bytes(incoming.send, 200, whole, [*JSON_HEADERS, *headers])
-    record(plane, exchange)
     return True
 
 

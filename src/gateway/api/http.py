@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import BodyTooLarge, GatewayError, InvalidRequest
+from gateway.errors import BodyTooLarge, InvalidRequest
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -40,9 +40,6 @@ class Incoming:
     arrived: float  # monotonic time the request reached the gateway
     receive: Receive
     send: Send
-    # Set by a handler that accounts for the request; the ASGI entry calls it after
-    # sending an error response (with None when the client went away).
-    on_error: Callable[[GatewayError | None], None] | None = None
 
 
 def read_headers(scope: Scope) -> RequestHeaders:

@@ -10,7 +10,7 @@ from gateway.api.access import admit
 from gateway.api.cache_layer import answer_from_cache, open_ticket
 from gateway.api.departure import unless_client_leaves
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, read_body
-from gateway.api.outcome import open_exchange, record
+from gateway.api.outcome import Exchange, accounting
 from gateway.api.parse import (
     check_body,
     check_content_type,
@@ -30,13 +30,23 @@ async def handle_inference(
 ) -> None:
     """One inference request; ``path_model`` is the model an Azure-style path names (the
     body's own ``model``, when it has one, is what Azure's SDK put there too)."""
+    caller = await plane.auth.authenticate(incoming.headers)
+    # From here on the request is accounted for in the ledger, whatever happens.
+    async with accounting(plane, incoming, operation.value, caller) as exchange:
+        await _serve(operation, plane, incoming, exchange, path_model)
+
+
+async def _serve(
+    operation: Operation,
+    plane: DataPlane,
+    incoming: Incoming,
+    exchange: Exchange,
+    path_model: str | None,
+) -> None:
     headers = incoming.headers
     request_id = incoming.request_id
     arrived = incoming.arrived
     send = incoming.send
-    caller = await plane.auth.authenticate(headers)
-    # From here on the request is accounted for in the ledger, whatever happens.
-    exchange = open_exchange(plane, incoming, operation.value, caller)
     check_content_type(headers)
     raw = await read_body(incoming.receive, plane.max_request_bytes, headers.content_length)
     body = parse_json_object(raw)
@@ -45,10 +55,10 @@ async def handle_inference(
     model, stream = check_body(operation, body)
     exchange.note_body(model, stream, body.get("user"))
     fallbacks, disable_fallbacks, timeout = pop_gateway_options(body)
-    exchange.admission = await admit(plane, caller, model, fallbacks)
+    exchange.admission = await admit(plane, exchange.caller, model, fallbacks)
     ticket = open_ticket(plane, operation, model, body, headers)
     if ticket is not None and await answer_from_cache(
-        plane, ticket, incoming, exchange, stream=stream, include_usage=wants_usage(body)
+        ticket, incoming, exchange, stream=stream, include_usage=wants_usage(body)
     ):
         return
     request = RouteRequest(
@@ -77,7 +87,6 @@ async def handle_inference(
             send,
             exchange=exchange,
         )
-        record(plane, exchange)
         return
     result, trace = await unless_client_leaves(plane.router.send(request), incoming.receive)
     if operation is Operation.EMBEDDING and body.get("encoding_format") == "base64":
@@ -94,7 +103,6 @@ async def handle_inference(
     exchange.usage = result.usage
     served = result.body.get("model")
     exchange.served_model = served if isinstance(served, str) and served else None
-    record(plane, exchange)
 
 
 def routed_headers(request_id: str, trace: RouteTrace, arrived: float) -> Headers:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.api.access import admit
+from gateway.api.auth import Caller
 from gateway.api.departure import unless_client_leaves
 from gateway.api.errors import error_headers, error_status
 from gateway.api.formats.anthropic import (
@@ -27,7 +28,7 @@ from gateway.api.formats.anthropic import (
 )
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, Send, read_body
 from gateway.api.inference import routed_headers
-from gateway.api.outcome import Exchange, open_exchange, record
+from gateway.api.outcome import Exchange, accounting
 from gateway.api.parse import check_content_type, parse_json_object
 from gateway.api.services import DataPlane
 from gateway.api.sse import relay_stream
@@ -41,60 +42,54 @@ log = logging.getLogger(__name__)
 
 
 async def handle_messages(plane: DataPlane, incoming: Incoming) -> None:
+    """Anthropic's Messages API; errors (raised) are sent in Anthropic's shape by the entry."""
+    caller = await plane.auth.authenticate(incoming.headers)
+    # From here on the request is in the ledger, whatever happens (as on /v1/chat).
+    async with accounting(plane, incoming, "messages", caller) as exchange:
+        await _serve(plane, incoming, exchange, caller)
+
+
+async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, caller: Caller) -> None:
     request_id = incoming.request_id
-    exchange: Exchange | None = None
+    body = await _read(plane, incoming)
     try:
-        caller = await plane.auth.authenticate(incoming.headers)
-        # From here on the request is in the ledger, whatever happens (as on /v1/chat).
-        exchange = open_exchange(plane, incoming, "messages", caller)
-        body = await _read(plane, incoming)
-        try:
-            chat = chat_request(body)
-        except TranslationError as exc:
-            raise InvalidRequest(exc.message, param=exc.param) from None
-        model: str = chat["model"]
-        stream = chat.get("stream") is True
-        exchange.note_body(model, stream, _end_user(body))
-        exchange.admission = await admit(plane, caller, model)
-        timeout = plane.request_timeout
-        route = RouteRequest(
-            operation=Operation.CHAT,
-            model=model,
-            body=chat,
-            stream=stream,
-            request_id=request_id,
-            deadline=incoming.arrived + timeout,
-            timeout=timeout,
-        )
-        exchange.trace = route.trace
-        if stream:
-            chunks, trace = await plane.router.open_stream(route)
-        else:
-            result, trace = await unless_client_leaves(plane.router.send(route), incoming.receive)
-    except GatewayError as exc:
-        await send_error(incoming.send, exc, request_id)
-        if exchange is not None:
-            exchange.fail(exc.http_status(), exc.label)
-            record(plane, exchange)
-        return
-    headers = routed_headers(request_id, trace, incoming.arrived)
+        chat = chat_request(body)
+    except TranslationError as exc:
+        raise InvalidRequest(exc.message, param=exc.param) from None
+    model: str = chat["model"]
+    stream = chat.get("stream") is True
+    exchange.note_body(model, stream, _end_user(body))
+    exchange.admission = await admit(plane, caller, model)
+    timeout = plane.request_timeout
+    route = RouteRequest(
+        operation=Operation.CHAT,
+        model=model,
+        body=chat,
+        stream=stream,
+        request_id=request_id,
+        deadline=incoming.arrived + timeout,
+        timeout=timeout,
+    )
+    exchange.trace = route.trace
     if stream:
+        chunks, trace = await plane.router.open_stream(route)
         await relay_stream(
             chunks,
-            headers,
+            routed_headers(request_id, trace, incoming.arrived),
             AnthropicFramer(model),
             incoming.receive,
             incoming.send,
             exchange=exchange,
         )
-        record(plane, exchange)
         return
+    result, trace = await unless_client_leaves(plane.router.send(route), incoming.receive)
     payload = orjson.dumps(message_response(result.body, model))
-    await _send_json(incoming.send, 200, payload, headers)
+    await _send_json(
+        incoming.send, 200, payload, routed_headers(request_id, trace, incoming.arrived)
+    )
     exchange.usage = result.usage
     served = result.body.get("model")
     exchange.served_model = served if isinstance(served, str) and served else None
-    record(plane, exchange)
 
 
 def _end_user(body: dict[str, Any]) -> object:
@@ -105,19 +100,15 @@ def _end_user(body: dict[str, Any]) -> object:
 
 async def handle_count_tokens(plane: DataPlane, incoming: Incoming) -> None:
     """An estimate (serialized size / 4): no tokenizer runs in the gateway."""
-    try:
-        await plane.auth.authenticate(incoming.headers)
-        body = await _read(plane, incoming)
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise InvalidRequest("model: a non-empty string is required", param="model")
-        plane.router.groups.resolve(model)
-        if not isinstance(body.get("messages"), list):
-            raise InvalidRequest("messages: an array is required", param="messages")
-        counted = orjson.dumps([body.get("system"), body["messages"], body.get("tools")])
-    except GatewayError as exc:
-        await send_error(incoming.send, exc, incoming.request_id)
-        return
+    await plane.auth.authenticate(incoming.headers)
+    body = await _read(plane, incoming)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: a non-empty string is required", param="model")
+    plane.router.groups.resolve(model)
+    if not isinstance(body.get("messages"), list):
+        raise InvalidRequest("messages: an array is required", param="messages")
+    counted = orjson.dumps([body.get("system"), body["messages"], body.get("tools")])
     payload = orjson.dumps({"input_tokens": max(1, len(counted) // BYTES_PER_TOKEN)})
     await _send_json(incoming.send, 200, payload, [(b"x-request-id", incoming.request_id.encode())])
 

@@ -1,28 +1,29 @@
-"""Every request's spend record, built once its response has gone out.
+"""Every request's spend record: one accounting scope per request, one row each.
 
-A handler opens an ``Exchange`` when the caller is known, fills it in as the
-request goes (model, route trace, usage, first chunk, status) and calls
-``record`` after the last byte is sent. A request that ends in an error
-response is recorded by ``settle_failure``, which the ASGI entry calls after
-sending that error. Either way each request gets exactly one row. Building the
-record (pricing, timestamps) happens here, off the response's path.
-
-The Anthropic-format route and any other inference route use the same two
-functions.
+A handler opens ``async with accounting(plane, incoming, call_type, caller) as
+exchange:`` once the caller is known, and fills the ``Exchange`` in as the
+request goes (model, route trace, usage, first chunk, status). The scope
+records it exactly once on exit, after the handler's last byte, whether the
+handler returned, raised a ``GatewayError`` (recorded with its status; the
+ASGI entry then sends the error), saw the client leave, was cancelled or hit a
+bug. Building the record (pricing, timestamps) happens here, off the
+response's path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import orjson
 
 from gateway.api.auth import Caller
-from gateway.api.http import Incoming
+from gateway.api.http import ClientGone, Incoming
 from gateway.api.services import DataPlane
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, InternalError
 from gateway.keys.gate import Admission
 from gateway.ledger.record import SpendRecord
 from gateway.providers.base import Usage
@@ -71,34 +72,27 @@ class Exchange:
         self.error_type = error_type
 
 
-def open_exchange(
+@asynccontextmanager
+async def accounting(
     plane: DataPlane, incoming: Incoming, call_type: str, caller: Caller | None = None
-) -> Exchange:
-    """Start accounting for an authenticated request; failures are recorded from now on."""
+) -> AsyncIterator[Exchange]:
+    """The request's ``Exchange``, recorded in the ledger once when the block exits."""
     exchange = Exchange(
         incoming.request_id, incoming.arrived, call_type, caller or plane.auth.caller
     )
-    incoming.on_error = _failure_recorder(plane, exchange)
-    return exchange
-
-
-def _failure_recorder(
-    plane: DataPlane, exchange: Exchange
-) -> Callable[[GatewayError | None], None]:
-    def on_error(error: GatewayError | None) -> None:
-        if error is None:
-            exchange.fail(CLIENT_GONE_STATUS, CLIENT_GONE)
-        else:
-            exchange.fail(error.http_status(), error.label)
+    try:
+        yield exchange
+    except GatewayError as exc:
+        exchange.fail(exc.http_status(), exc.label)
+        raise
+    except (ClientGone, asyncio.CancelledError):
+        exchange.fail(CLIENT_GONE_STATUS, CLIENT_GONE)
+        raise
+    except Exception:
+        exchange.fail(InternalError.status, InternalError.label)
+        raise
+    finally:
         record(plane, exchange)
-
-    return on_error
-
-
-def settle_failure(incoming: Incoming | None, error: GatewayError | None) -> None:
-    """Called by the ASGI entry after an error response (``None``: the client left)."""
-    if incoming is not None and incoming.on_error is not None:
-        incoming.on_error(error)
 
 
 def record(plane: DataPlane, exchange: Exchange) -> None:

@@ -28,7 +28,7 @@ from gateway.api.formats.responses_request import check_request, input_items
 from gateway.api.formats.responses_stream import TERMINAL_EVENTS
 from gateway.api.http import JSON_HEADERS, Incoming, read_body, send_bytes
 from gateway.api.inference import routed_headers
-from gateway.api.outcome import Exchange, open_exchange, record
+from gateway.api.outcome import Exchange, accounting
 from gateway.api.parse import check_content_type, parse_json_object, pop_routing_options
 from gateway.api.responses_cache import remember_response, serve_cached_response
 from gateway.api.responses_turn import ResponsesTurn
@@ -63,7 +63,11 @@ FAILURE_CODES = {
 
 async def handle_responses(plane: DataPlane, incoming: Incoming) -> None:
     caller = await plane.auth.authenticate(incoming.headers)
-    exchange = open_exchange(plane, incoming, "responses", caller)
+    async with accounting(plane, incoming, "responses", caller) as exchange:
+        await _serve(plane, incoming, exchange, caller)
+
+
+async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, caller: Caller) -> None:
     check_content_type(incoming.headers)
     raw = await read_body(
         incoming.receive, plane.max_request_bytes, incoming.headers.content_length
@@ -105,7 +109,6 @@ async def handle_responses(plane: DataPlane, incoming: Incoming) -> None:
         framer=lambda response_id: ResponsesFramer(body, response_id),
         keep=keeper.keep if keeper is not None else None,
     ):
-        record(plane, exchange)
         return
     if stream:
         await _stream(
@@ -133,7 +136,6 @@ async def handle_responses(plane: DataPlane, incoming: Incoming) -> None:
     exchange.usage = result.usage
     served = response.get("model")
     exchange.served_model = served if isinstance(served, str) and served else None
-    record(plane, exchange)
 
 
 async def _previous(
@@ -176,7 +178,6 @@ async def _stream(
         body = framer.opening_of_failure() + framer.failure(exc)
         await incoming.send({"type": "http.response.body", "body": body, "more_body": False})
         exchange.fail(exc.http_status(), exc.label)
-        record(plane, exchange)
         return
     headers = routed_headers(incoming.request_id, trace, incoming.arrived)
     if ticket is not None:
@@ -189,7 +190,6 @@ async def _stream(
         incoming.send,
         exchange=exchange,
     )
-    record(plane, exchange)
 
 
 class _Keeper:
