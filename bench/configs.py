@@ -67,3 +67,18 @@ def request_body(latency_ms: int, stream: bool, *, nonce: bool = False) -> bytes
     if stream:
         body["stream"] = True
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def responses_body(latency_ms: int, stream: bool, *, nonce: bool = False, store: bool) -> bytes:
+    """The same request as ``request_body``, for ``POST /v1/responses``."""
+    user = "__NONCE__ Say twenty tokens." if nonce else "Say twenty tokens."
+    body: dict[str, Any] = {
+        "model": group_name(latency_ms),
+        "instructions": "You are a benchmark.",
+        "input": user,
+        "max_output_tokens": 20,
+        "store": store,
+    }
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":")).encode()

@@ -43,6 +43,8 @@ import procs
 import report
 from harness import CHAT_PATH, HERE, REPO, SETTLE_S
 
+RESPONSES_PATH = "/v1/responses"
+
 TARGET_COST = 0.10
 BASE = "base"
 # Every deployment of every variant: prices (so each request is charged to the key's
@@ -80,6 +82,14 @@ class Variant:
     litellm_settings: dict[str, Any] = field(default_factory=dict)
     redis: bool = False
     key: dict[str, Any] = field(default_factory=dict)  # fields added to KEY_FIELDS
+    # What the load sends: "chat" (POST /v1/chat/completions), "responses" (POST
+    # /v1/responses with store: false) or "responses+store" (store: true).
+    request: str = "chat"
+    model_info: dict[str, Any] = field(default_factory=dict)  # added to MODEL_INFO
+
+    @property
+    def path(self) -> str:
+        return CHAT_PATH if self.request == "chat" else RESPONSES_PATH
 
 
 VARIANTS = {
@@ -117,6 +127,27 @@ VARIANTS = {
             key=PARALLEL_LIMIT,
         ),
         Variant(
+            "responses",
+            "base, called on POST /v1/responses (store: false) instead of chat: translated "
+            "to chat completions for the upstream (model_info.supported_endpoints names only "
+            "/v1/chat/completions) and the answer, or stream, back into Responses",
+            request="responses",
+            model_info={"supported_endpoints": ["/v1/chat/completions"]},
+        ),
+        Variant(
+            "responses+store",
+            "responses with store: true (the default): each answer kept in the embedded "
+            "store before it is returned",
+            request="responses+store",
+            model_info={"supported_endpoints": ["/v1/chat/completions"]},
+        ),
+        Variant(
+            "responses-native",
+            "base, called on POST /v1/responses (store: false) and passed through to the "
+            "upstream's own /v1/responses (an openai/ deployment), usage read for the ledger",
+            request="responses",
+        ),
+        Variant(
             "redis+cache",
             "redis + litellm_settings.cache: true, cache_params.type: redis; every lookup "
             "misses (and the answer is stored on Redis)",
@@ -131,7 +162,8 @@ def variant_config(
     variant: Variant, mock_port: int, latency: int, redis_prefix: str | None
 ) -> dict[str, Any]:
     """The config ``variant`` runs: the features-on config plus its own settings."""
-    config = configs.proxy_config({latency: mock_port}, model_info=MODEL_INFO)
+    model_info = {**MODEL_INFO, **variant.model_info}
+    config = configs.proxy_config({latency: mock_port}, model_info=model_info)
     router_settings = dict(variant.router_settings)
     if variant.redis:
         assert redis_prefix is not None
@@ -238,20 +270,27 @@ class Features:
             prefix.close()
         return deleted
 
-    def body_file(self, stream: bool) -> Path:
-        path = self.workdir / f"body-{int(stream)}.json"
+    def body_file(self, stream: bool, request: str) -> Path:
+        path = self.workdir / f"body-{request}-{int(stream)}.json"
         if not path.exists():
-            path.write_bytes(configs.request_body(self.args.latency, stream, nonce=True))
+            latency = self.args.latency
+            if request == "chat":
+                body = configs.request_body(latency, stream, nonce=True)
+            else:
+                store = request == "responses+store"
+                body = configs.responses_body(latency, stream, nonce=True, store=store)
+            path.write_bytes(body)
         return path
 
     def measure(self, name: str, stream: bool, concurrency: int, seconds: float) -> dict[str, Any]:
         self._runs += 1
         log_offset = self.logs[name].stat().st_size
         started = time.time()
+        variant = VARIANTS[name]
         row = harness.measure(
             self.pids[name],
-            f"http://127.0.0.1:{self.ports[name]}{CHAT_PATH}",
-            self.body_file(stream),
+            f"http://127.0.0.1:{self.ports[name]}{variant.path}",
+            self.body_file(stream, variant.request),
             self.mock_port,
             api_key=self.keys[name],
             concurrency=concurrency,

@@ -12,9 +12,11 @@ gateways under test need only point deployments at the right port:
 ``POST .../chat/completions`` answers a chat completion, or, when the body has
 ``"stream": true``, a server-sent-event stream of ``--chunks`` content chunks
 (plus a usage chunk when ``include_usage`` is asked for) and ``data: [DONE]``.
-``GET /health`` answers 200; ``GET /stats`` counts the chat requests received so
-far (all ports), which ``run.py`` uses to charge a proxy's CPU time per request
-it forwarded. Anything else is a 404.
+``POST .../responses`` answers the same as a Responses API Response, or its event
+stream (``response.created`` ... ``response.completed``, one text delta per chunk).
+``GET /health`` answers 200; ``GET /stats`` counts the chat and Responses requests
+received so far (all ports), which ``run.py`` uses to charge a proxy's CPU time per
+request it forwarded. Anything else is a 404.
 """
 
 from __future__ import annotations
@@ -124,6 +126,81 @@ class Answers:
             for alive in (True, False)
             for usage in (True, False)
         }
+        self._responses(created, text, chunks, per_chunk, completion_tokens)
+
+    def _responses(
+        self, created: int, text: str, chunks: int, per_chunk: int, completion_tokens: int
+    ) -> None:
+        """The Responses API's answers: a whole Response, and its event stream."""
+        usage = {
+            "input_tokens": 25,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": completion_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 25 + completion_tokens,
+        }
+        part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+        message = {
+            "id": "msg_bench",
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [part],
+        }
+        response = {
+            "id": "resp_bench",
+            "object": "response",
+            "created_at": created,
+            "status": "completed",
+            "error": None,
+            "incomplete_details": None,
+            "model": "bench-upstream",
+            "output": [message],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": usage,
+        }
+        body = json.dumps(response, separators=(",", ":")).encode()
+        self.responses_whole = {alive: _json_response(200, body, alive) for alive in (True, False)}
+        opening = {**response, "status": "in_progress", "output": [], "usage": None}
+        where = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
+        empty = {**part, "text": ""}
+        events: list[tuple[str, dict[str, object]]] = [
+            ("response.created", {"response": opening}),
+            ("response.in_progress", {"response": opening}),
+            (
+                "response.output_item.added",
+                {"output_index": 0, "item": {**message, "status": "in_progress", "content": []}},
+            ),
+            ("response.content_part.added", {**where, "part": empty}),
+        ]
+        events += [
+            ("response.output_text.delta", {**where, "delta": CONTENT_WORD * per_chunk})
+            for _ in range(chunks)
+        ]
+        events += [
+            ("response.output_text.done", {**where, "text": text}),
+            ("response.content_part.done", {**where, "part": part}),
+            ("response.output_item.done", {"output_index": 0, "item": message}),
+            ("response.completed", {"response": response}),
+        ]
+        wire = b"".join(
+            _chunked(
+                b"event: %s\ndata: %s\n\n"
+                % (
+                    kind.encode(),
+                    json.dumps(
+                        {"type": kind, **payload, "sequence_number": number},
+                        separators=(",", ":"),
+                    ).encode(),
+                )
+            )
+            for number, (kind, payload) in enumerate(events)
+        )
+        self.responses_stream = {
+            alive: self.stream_head[alive] + wire + b"0\r\n\r\n" for alive in (True, False)
+        }
 
 
 class Counter:
@@ -178,16 +255,19 @@ class MockProtocol(asyncio.Protocol):
         keep_alive = self._parser.should_keep_alive()
         method = self._parser.get_method()
         path = self._url.split(b"?", 1)[0]
-        if method == b"POST" and path.endswith(b"/chat/completions"):
+        responses = path.endswith(b"/responses")
+        if method == b"POST" and (responses or path.endswith(b"/chat/completions")):
             self._counter.chat += 1
             body = b"".join(self._body)
             # Cheap on purpose: a substring test instead of parsing JSON.
             stream = b'"stream":true' in body or b'"stream": true' in body
             usage = b'"include_usage":true' in body or b'"include_usage": true' in body
             if self._latency:
-                self._loop.call_later(self._latency, self._answer, stream, usage, keep_alive)
+                self._loop.call_later(
+                    self._latency, self._answer, stream, usage, keep_alive, responses
+                )
             else:
-                self._answer(stream, usage, keep_alive)
+                self._answer(stream, usage, keep_alive, responses)
         elif method == b"GET" and path == b"/health":
             self._write(self._answers.health[keep_alive], keep_alive)
         elif method == b"GET" and path == b"/stats":
@@ -196,8 +276,12 @@ class MockProtocol(asyncio.Protocol):
         else:
             self._write(self._answers.not_found[keep_alive], keep_alive)
 
-    def _answer(self, stream: bool, usage: bool, keep_alive: bool) -> None:
+    def _answer(self, stream: bool, usage: bool, keep_alive: bool, responses: bool) -> None:
         answers = self._answers
+        if responses:  # always in one write: the Responses bench runs without chunk delays
+            table = answers.responses_stream if stream else answers.responses_whole
+            self._write(table[keep_alive], keep_alive)
+            return
         if not stream:
             self._write(answers.whole[keep_alive], keep_alive)
             return

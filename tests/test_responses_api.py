@@ -483,12 +483,14 @@ def test_a_cached_response_is_served_again_under_a_new_id_and_can_be_followed_up
         sent = [m["content"] for m in _sent(upstreams, CHAT)["messages"]]
         assert sent == [question, "Cached answer.", "And?"]
     else:
-        native = [upstreams.native_a, upstreams.native_b]
-        body = (
-            next(s for s in native if s.calls("/v1/responses")).last_request("/v1/responses").body
-        )
-        assert "previous_response_id" not in body
-        assert json.dumps(body["input"]).count("Cached answer.") == 1
+        sent = [
+            r.body
+            for server in (upstreams.native_a, upstreams.native_b)
+            for r in server.requests_to("/v1/responses")
+            if "And?" in json.dumps(r.body["input"])
+        ]
+        assert len(sent) == 1 and "previous_response_id" not in sent[0]
+        assert json.dumps(sent[0]["input"]).count("Cached answer.") == 1
     hit = second.headers["x-request-id"]
     path = gateway.workdir / "gateway-data" / "spend.sqlite3"
     assert _ledger_rows(gateway, [hit])[hit][:2] == ("responses", 200)

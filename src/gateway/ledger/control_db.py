@@ -76,6 +76,9 @@ class ControlDB(Protocol):
     def read(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         """Statements outside a transaction (one round trip each): for reads."""
 
+    async def write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for each of ``rows``, in one transaction and one round trip."""
+
     async def close(self) -> None: ...
 
 
@@ -134,6 +137,12 @@ class PostgresControlDB:
             pool = await self._ensure_pool()
             async with pool.acquire(timeout=self._timeout) as conn:
                 yield _PostgresTx(conn)
+
+    async def write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self._translated():
+            pool = await self._ensure_pool()
+            async with pool.acquire(timeout=self._timeout) as conn, conn.transaction():
+                await conn.executemany(numbered(sql), rows)
 
     @contextlib.asynccontextmanager
     async def _translated(self) -> AsyncIterator[None]:
@@ -218,6 +227,19 @@ class SqliteControlDB:
         async with self._lock:
             yield _SqliteTx(self)
 
+    async def write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+
+        async with self._lock:
+            await self.run(write)
+
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         try:
@@ -245,6 +267,8 @@ class SqliteControlDB:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
+            # Durable when the process dies (a killed worker); as the ledger's own file.
+            conn.execute("PRAGMA synchronous=NORMAL")
             self._conn = conn
         limit = time.monotonic() + self._timeout
         self._conn.set_progress_handler(lambda: 1 if time.monotonic() > limit else 0, 10_000)

@@ -3,7 +3,9 @@
 Each response made with ``store: true`` is one row in the ledger's database
 (Postgres with ``DATABASE_URL``, else the embedded SQLite file), on its own
 small pool. The row is written before the answer is returned, so the next
-turn always finds it. It holds the Response, this turn's input items (for
+turn always finds it: concurrent puts are committed together (one transaction,
+one round trip, for all the rows waiting), and each waits for its commit. It
+holds the Response, this turn's input items (for
 ``GET /v1/responses/{id}/input_items``), and ``context``: the whole
 conversation up to and including this response's output, so a follow-up on
 any provider is rebuilt from one read. A response belongs to the key that
@@ -52,35 +54,64 @@ class StoredResponse:
     context: list[dict[str, Any]]
 
 
+INSERT = (
+    "INSERT INTO gateway_responses (response_id, key_hash, team_id, deployment_id,"
+    " model_group, response, input_items, context, created_at, expires_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    # An id is stored once: a repeat (an upstream that reuses ids) never takes it over.
+    " ON CONFLICT (response_id) DO NOTHING"
+)
+
+
 class ResponsesStore:
     def __init__(self, db: ControlDB, retention_s: float) -> None:
         self._db = db
         self._retention = retention_s
         self._purged_at = 0.0
         self._purge: asyncio.Task[None] | None = None
+        self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def put(self, stored: StoredResponse) -> None:
+        """Store ``stored``; returns once it is committed (raises ``StorageUnavailable``)."""
         now = time.time()
         dialect = self._db.dialect
-        async with self._db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO gateway_responses (response_id, key_hash, team_id, deployment_id,"
-                " model_group, response, input_items, context, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                stored.response_id,
-                stored.owner.key_hash,
-                stored.owner.team_id,
-                stored.deployment_id,
-                stored.model_group,
-                orjson.dumps(stored.response).decode(),
-                orjson.dumps(stored.input_items).decode(),
-                orjson.dumps(stored.context).decode(),
-                dialect.instant(now),
-                dialect.instant(now + self._retention),
-            )
+        row = (
+            stored.response_id,
+            stored.owner.key_hash,
+            stored.owner.team_id,
+            stored.deployment_id,
+            stored.model_group,
+            orjson.dumps(stored.response).decode(),
+            orjson.dumps(stored.input_items).decode(),
+            orjson.dumps(stored.context).decode(),
+            dialect.instant(now),
+            dialect.instant(now + self._retention),
+        )
+        loop = asyncio.get_running_loop()
+        committed: asyncio.Future[None] = loop.create_future()
+        self._waiting.append((row, committed))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write_waiting())
         if now - self._purged_at >= PURGE_EVERY_S and (self._purge is None or self._purge.done()):
             self._purged_at = now
-            self._purge = asyncio.get_running_loop().create_task(self._delete_expired(now))
+            self._purge = loop.create_task(self._delete_expired(now))
+        await committed
+
+    async def _write_waiting(self) -> None:
+        """Commit what is waiting, in batches, until nothing is."""
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._db.write_many(INSERT, [row for row, _ in batch])
+            except Exception as exc:  # each waiter gets the failure as its own
+                for _, committed in batch:
+                    if not committed.done():
+                        committed.set_exception(exc)
+                continue
+            for _, committed in batch:
+                if not committed.done():
+                    committed.set_result(None)
 
     async def get(
         self, response_id: str, key_hash: str | None, team_id: str | None
