@@ -83,6 +83,8 @@ async def relay_stream(
 ) -> None:
     state = _RelayState(asyncio.current_task())
     watcher = asyncio.create_task(_watch_disconnect(receive, state))
+    # Frames of chunks marked ``follows``, sent with the next one (or with the ending).
+    held: list[bytes] = []
     try:
         await send(
             {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]}
@@ -94,13 +96,21 @@ async def relay_stream(
             if chunk.usage is not None:
                 exchange.usage = chunk.usage
             data = framer.frame(chunk)
+            if chunk.follows:
+                held.append(data)
+                continue
+            if held:
+                held.append(data)
+                data = b"".join(held)
+                held.clear()
             if data:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
                 if exchange.first_sent_at is None:
                     exchange.first_sent_at = time.monotonic()
                     exchange.first_chunk = chunk.data
         state.finished = True
-        await send({"type": "http.response.body", "body": framer.closing(), "more_body": False})
+        ending = b"".join(held) + framer.closing()
+        await send({"type": "http.response.body", "body": ending, "more_body": False})
     except asyncio.CancelledError:
         if not state.disconnected:
             raise
@@ -109,13 +119,13 @@ async def relay_stream(
     except GatewayError as exc:
         state.finished = True
         exchange.fail(exc.http_status(), exc.label)
-        await _end_with(send, framer.failure(exc))
+        await _end_with(send, b"".join(held) + framer.failure(exc))
     except Exception:
         state.finished = True
         log.exception("stream relay failed")
         error = InternalError("The gateway failed while streaming.")
         exchange.fail(error.http_status(), error.label)
-        await _end_with(send, framer.failure(error))
+        await _end_with(send, b"".join(held) + framer.failure(error))
     finally:
         watcher.cancel()
         await stream.aclose()

@@ -100,6 +100,9 @@ class StreamChunk:
     # that did not ask for ``stream_options.include_usage``.
     usage_only: bool = False
     event: bytes = b""
+    # True when the next chunk is already in hand (several events made from one upstream
+    # chunk): the relay holds this one and sends them together, in one write.
+    follows: bool = False
 
 
 class ChunkStream(Protocol):

@@ -197,11 +197,19 @@ class OpenAICompatibleProvider:
         # Events come in the batches each socket read completed: one async step per read,
         # while each chunk is still handed on by itself, at once.
         async for events in sse_event_batches(response.content):
+            # The chunks of one read are in hand together: each but the read's last is
+            # marked ``follows``, so the relay sends them in one write.
+            held: StreamChunk | None = None
             for event in events:
                 payload = event.data
                 if payload == b"[DONE]":
+                    if held is not None:
+                        yield held
                     return
                 if b'"error"' in payload:
+                    if held is not None:  # what came before the error is still relayed
+                        yield held
+                        held = None
                     self._raise_if_error(payload)
                 if not finished and _FINISHED.search(payload):
                     finished = True
@@ -209,7 +217,12 @@ class OpenAICompatibleProvider:
                 if chunk.usage is not None:
                     finished = True
                 if chunk.data:
-                    yield chunk
+                    if held is not None:
+                        held.follows = True
+                        yield held
+                    held = chunk
+            if held is not None:
+                yield held
         if not finished:
             raise self._upstream.interrupted("the upstream closed the stream before it finished")
 
@@ -220,10 +233,11 @@ class OpenAICompatibleProvider:
         retry); a stream that ends without a terminal event broke off.
         """
         async for events in sse_event_batches(response.content):
+            last = events[-1]
             for event in events:
                 kind = event.event or _event_type(event.data)
                 if kind not in RESPONSES_TERMINAL:
-                    yield StreamChunk(data=event.data, event=kind)
+                    yield StreamChunk(data=event.data, event=kind, follows=event is not last)
                     continue
                 if kind == b"error":
                     message, code, _ = read_openai_error(event.data)

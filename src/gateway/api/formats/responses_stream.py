@@ -39,12 +39,19 @@ TERMINAL_EVENTS = frozenset({b"response.completed", b"response.incomplete", b"re
 class _Item:
     """One output item being streamed: its place, its JSON, and the text so far."""
 
-    __slots__ = ("index", "item", "text")
+    __slots__ = ("delta_prefix", "index", "item", "text")
 
     def __init__(self, index: int, item: dict[str, Any]) -> None:
         self.index = index
         self.item = item
         self.text: list[str] = []
+        # A message's text-delta event up to its delta (most events of a stream are these,
+        # so they are written from bytes rather than built and encoded as dicts).
+        self.delta_prefix = (
+            b'{"type":"response.output_text.delta","item_id":'
+            + orjson.dumps(item["id"])
+            + b',"output_index":%d,"content_index":0,"logprobs":[],"delta":' % index
+        )
 
 
 class ResponseEvents:
@@ -84,6 +91,18 @@ class ResponseEvents:
             if not isinstance(choice, dict) or as_int(choice.get("index")) != 0:
                 continue
             delta = choice.get("delta") or {}
+            opened = self._open
+            if (
+                opened is not None
+                and opened.item["type"] == "message"
+                and delta.keys() == {"content"}
+                and not choice.get("finish_reason")
+            ):
+                # The common chunk: more text for the open message.
+                text = delta["content"]
+                if isinstance(text, str) and text:
+                    out.append(self._more_text(opened, text))
+                continue
             reasoning = reasoning_of(delta)
             if isinstance(reasoning, str) and reasoning:
                 out.extend(self._reasoning_delta(reasoning))
@@ -175,15 +194,14 @@ class ResponseEvents:
                     self._where(self._open, "content_index") | {"part": text_part("")},
                 )
             )
-        opened = self._open
-        opened.text.append(text)
-        out.append(
-            self._event(
-                "response.output_text.delta",
-                self._where(opened, "content_index") | {"delta": text, "logprobs": []},
-            )
-        )
+        out.append(self._more_text(self._open, text))
         return out
+
+    def _more_text(self, opened: _Item, text: str) -> StreamChunk:
+        opened.text.append(text)
+        data = opened.delta_prefix + orjson.dumps(text) + b',"sequence_number":%d}' % self._sequence
+        self._sequence += 1
+        return StreamChunk(data=data, event=b"response.output_text.delta")
 
     def _call_delta(self, call: Mapping[str, Any]) -> list[StreamChunk]:
         out: list[StreamChunk] = []
@@ -268,6 +286,13 @@ class ResponseEvents:
         )
 
 
+def _together(events: list[StreamChunk]) -> list[StreamChunk]:
+    """Events in hand together, marked to go out in one write."""
+    for event in events[:-1]:
+        event.follows = True
+    return events
+
+
 class TranslatedEventStream:
     """A chat ``ChunkStream`` read as Responses events (a ``ChunkStream`` itself)."""
 
@@ -277,10 +302,16 @@ class TranslatedEventStream:
 
     async def __aiter__(self) -> AsyncIterator[StreamChunk]:
         events = self._events
+        # Events wait here while the chat chunks they came from were read together.
+        waiting: list[StreamChunk] = []
         async for chunk in self._chat:
-            for event in events.feed(orjson.loads(chunk.data)):
+            waiting.extend(events.feed(orjson.loads(chunk.data)))
+            if chunk.follows:
+                continue
+            for event in _together(waiting):
                 yield event
-        for event in events.finish():
+            waiting = []
+        for event in _together([*waiting, *events.finish()]):
             yield event
 
     async def aclose(self) -> None:
