@@ -175,6 +175,14 @@ def variant_config(
     return config
 
 
+def request_bytes(request: str, latency: int, stream: bool, *, nonce: bool) -> bytes:
+    """The body the load sends for a variant's ``request``."""
+    if request == "chat":
+        return configs.request_body(latency, stream, nonce=nonce)
+    store = request == "responses+store"
+    return configs.responses_body(latency, stream, nonce=nonce, store=store)
+
+
 def key_fields(latency: int, variant: Variant | None = None) -> dict[str, Any]:
     """What ``POST /key/generate`` is given for ``variant`` (base's key by default)."""
     extra = variant.key if variant else {}
@@ -273,13 +281,7 @@ class Features:
     def body_file(self, stream: bool, request: str) -> Path:
         path = self.workdir / f"body-{request}-{int(stream)}.json"
         if not path.exists():
-            latency = self.args.latency
-            if request == "chat":
-                body = configs.request_body(latency, stream, nonce=True)
-            else:
-                store = request == "responses+store"
-                body = configs.responses_body(latency, stream, nonce=True, store=store)
-            path.write_bytes(body)
+            path.write_bytes(request_bytes(request, self.args.latency, stream, nonce=True))
         return path
 
     def measure(self, name: str, stream: bool, concurrency: int, seconds: float) -> dict[str, Any]:

@@ -226,9 +226,11 @@ def profile_once(args: argparse.Namespace, variant_name: str | None) -> tuple[Pr
                 )
             vary = bool(variant_name)
             body = work / "body.json"
-            body.write_bytes(configs.request_body(args.latency, args.stream, nonce=vary))
+            variant = features.VARIANTS[variant_name] if variant_name else None
+            request = variant.request if variant else "chat"
+            body.write_bytes(features.request_bytes(request, args.latency, args.stream, nonce=vary))
             run_id = secrets.token_hex(4)
-            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            url = f"http://127.0.0.1:{port}{variant.path if variant else harness.CHAT_PATH}"
             loadgen.run_wrk(
                 url,
                 body,

@@ -84,6 +84,9 @@ class ResponseEvents:
         ]
 
     def feed(self, chunk: Mapping[str, Any]) -> list[StreamChunk]:
+        more = self._more_text_of(chunk)
+        if more is not None:
+            return more
         out = [] if self._started else self.start(chunk.get("model"))
         if chunk.get("usage"):
             self._usage = chunk["usage"]
@@ -91,18 +94,6 @@ class ResponseEvents:
             if not isinstance(choice, dict) or as_int(choice.get("index")) != 0:
                 continue
             delta = choice.get("delta") or {}
-            opened = self._open
-            if (
-                opened is not None
-                and opened.item["type"] == "message"
-                and delta.keys() == {"content"}
-                and not choice.get("finish_reason")
-            ):
-                # The common chunk: more text for the open message.
-                text = delta["content"]
-                if isinstance(text, str) and text:
-                    out.append(self._more_text(opened, text))
-                continue
             reasoning = reasoning_of(delta)
             if isinstance(reasoning, str) and reasoning:
                 out.extend(self._reasoning_delta(reasoning))
@@ -196,6 +187,26 @@ class ResponseEvents:
             )
         out.append(self._more_text(self._open, text))
         return out
+
+    def _more_text_of(self, chunk: Mapping[str, Any]) -> list[StreamChunk] | None:
+        """The events of the most common chunk, more text for the open message, made
+        without the general walk; None when ``chunk`` is anything else."""
+        opened = self._open
+        if opened is None or opened.item["type"] != "message" or chunk.get("usage"):
+            return None
+        choices = chunk.get("choices")
+        if type(choices) is not list or len(choices) != 1:
+            return None
+        choice = choices[0]
+        if type(choice) is not dict or choice.get("index", 0) != 0 or choice.get("finish_reason"):
+            return None
+        delta = choice.get("delta")
+        if type(delta) is not dict or len(delta) != 1:
+            return None
+        text = delta.get("content")
+        if type(text) is not str:
+            return None
+        return [self._more_text(opened, text)] if text else []
 
     def _more_text(self, opened: _Item, text: str) -> StreamChunk:
         opened.text.append(text)
