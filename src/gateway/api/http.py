@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.api.ids import random_hex
 from gateway.errors import BodyTooLarge, InvalidRequest
 
 Scope = MutableMapping[str, Any]
@@ -69,7 +69,7 @@ def _clean_request_id(value: bytes) -> str | None:
 
 
 def new_request_id() -> str:
-    return os.urandom(16).hex()
+    return random_hex(16)
 
 
 async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes:

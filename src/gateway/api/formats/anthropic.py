@@ -8,12 +8,12 @@ These pure functions do both translations and the stream's event sequence
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+from gateway.api.ids import random_hex
 from gateway.providers.translate import TranslationError, as_int, tool_call
 
 # OpenAI finish_reason -> Anthropic stop_reason (the reverse of the provider's table).
@@ -279,7 +279,7 @@ def message_response(completion: Mapping[str, Any], model: str) -> dict[str, Any
 
 
 def message_id() -> str:
-    return "msg_" + uuid.uuid4().hex
+    return "msg_" + random_hex(16)
 
 
 def tool_input(arguments: Any) -> dict[str, Any]:
@@ -384,7 +384,7 @@ class EventTranslator:
         if position not in self._tools:
             block = {
                 "type": "tool_use",
-                "id": str(call.get("id") or f"toolu_{uuid.uuid4().hex[:24]}"),
+                "id": str(call.get("id") or f"toolu_{random_hex(12)}"),
                 "name": str(function.get("name") or ""),
                 "input": {},
             }

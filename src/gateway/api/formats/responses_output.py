@@ -8,11 +8,11 @@ from a whole chat completion: reasoning, then the message, then one
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.api.ids import random_hex
 from gateway.providers.base import Usage
 from gateway.providers.translate import as_int
 
@@ -43,7 +43,7 @@ ECHOED_DEFAULTS: dict[str, Any] = {
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{os.urandom(24).hex()}"
+    return f"{prefix}_{random_hex(24)}"
 
 
 def skeleton(
