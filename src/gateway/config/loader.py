@@ -21,12 +21,23 @@ from gateway.config.model import (
     GatewayConfig,
 )
 from gateway.config.paths import path_from_loc
-from gateway.config.schema import ConfigFile, ModelEntry
+from gateway.config.schema import AliasTarget, ConfigFile, ModelEntry, alias_group
 from gateway.config.settings import EnvSettings
 from gateway.config.unsupported import unsupported_keys
 from gateway.config.validate import check_references, policy_warnings
 
 DEFAULT_PROVIDER = "openai"
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """YAML as LiteLLM's configs are written: an unquoted date (``api_version:
+    2024-06-01``) is its text, since every date-like value in a config is a string."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 class ConfigError(Exception):
@@ -51,7 +62,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(source, [f"cannot read the file: {exc.strerror or exc}"]) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -124,7 +135,15 @@ def build_config(
     master_key = _master_key(file, settings)
     config = GatewayConfig(
         deployments=tuple(deployments),
-        aliases=dict(file.router_settings.model_group_alias),
+        aliases={
+            alias: alias_group(target)
+            for alias, target in file.router_settings.model_group_alias.items()
+        },
+        hidden_aliases=frozenset(
+            alias
+            for alias, target in file.router_settings.model_group_alias.items()
+            if isinstance(target, AliasTarget) and target.hidden
+        ),
         master_key=master_key,
         request_timeout=_first(
             file.router_settings.timeout,

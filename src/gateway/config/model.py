@@ -55,6 +55,8 @@ class GatewayConfig:
     max_request_bytes: int
     source: str
     file: ConfigFile = field(repr=False)
+    # Aliases that route but are not listed (LiteLLM's ``hidden: true``).
+    hidden_aliases: frozenset[str] = frozenset()
 
     def group_names(self) -> list[str]:
         """Model groups in config order, without duplicates."""

@@ -14,9 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class Section(BaseModel):
-    """A config section: extra keys are kept so they can be reported."""
+    """A config section: extra keys are kept so they can be reported.
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    A number where text is expected (``api_key: 12345``, ``model_name: 1``) is its
+    text, as LiteLLM reads it."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, coerce_numbers_to_str=True)
 
 
 class MockFunction(BaseModel):
@@ -33,6 +36,17 @@ class MockToolCall(BaseModel):
     id: str | None = None
     type: Literal["function"] = "function"
     function: MockFunction
+
+
+class AliasTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(min_length=1)
+    hidden: bool = False
+
+
+def alias_group(target: str | AliasTarget) -> str:
+    """The model group an alias names, in either of LiteLLM's forms."""
+    return target if isinstance(target, str) else target.model
 
 
 class LiteLLMParams(Section):
@@ -136,7 +150,9 @@ class RouterSettings(Section):
     context_window_fallbacks: FallbackList = Field(default_factory=list)
     content_policy_fallbacks: FallbackList = Field(default_factory=list)
     default_fallbacks: list[str] | None = None
-    model_group_alias: dict[str, str] = Field(default_factory=dict)
+    # An alias is a group's name, or LiteLLM's dict form {model: group, hidden: true}
+    # (a hidden alias routes but is not listed by /v1/models).
+    model_group_alias: dict[str, str | AliasTarget] = Field(default_factory=dict)
     # Shared state on Redis (REDIS_URL in the environment wins over all of these).
     redis_url: SecretStr | None = None
     redis_host: str | None = None
@@ -271,6 +287,17 @@ def duration_seconds(value: Any) -> float:
 
 class ConfigFile(Section):
     model_list: list[ModelEntry] = Field(default_factory=list)
+
+    @field_validator(
+        "model_list", "router_settings", "litellm_settings", "general_settings", mode="before"
+    )
+    @classmethod
+    def _empty_section(cls, value: Any, info: Any) -> Any:
+        # A section with every line commented out is null in YAML: LiteLLM reads it as empty.
+        if value is None:
+            return [] if info.field_name == "model_list" else {}
+        return value
+
     router_settings: RouterSettings = Field(default_factory=RouterSettings)
     litellm_settings: LitellmSettings = Field(default_factory=LitellmSettings)
     general_settings: GeneralSettings = Field(default_factory=GeneralSettings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.config.schema import ConfigFile
+from gateway.config.schema import ConfigFile, alias_group
 
 FallbackList = list[dict[str, list[str]]]
 
@@ -25,7 +25,8 @@ def check_references(file: ConfigFile, groups: Iterable[str]) -> list[str]:
     known = set(groups)
     aliases = file.router_settings.model_group_alias
     problems: list[str] = []
-    for alias, target in aliases.items():
+    for alias, spelled in aliases.items():
+        target = alias_group(spelled)
         if target not in known:
             problems.append(
                 f"router_settings.model_group_alias.{alias}: "

@@ -65,6 +65,7 @@ class ModelGroups:
                 Deployment(spec=spec, provider=providers[spec.id], pick_weight=pick_weight(spec))
             )
         self._aliases = dict(config.aliases)
+        self._hidden = config.hidden_aliases
 
     def resolve(self, name: str) -> ModelGroup:
         group = self._groups.get(name)
@@ -86,7 +87,9 @@ class ModelGroups:
         return group
 
     def public_names(self) -> list[str]:
-        return [*self._groups, *(a for a in self._aliases if a not in self._groups)]
+        """What ``/v1/models`` lists: every group, and every alias not hidden."""
+        aliases = (a for a in self._aliases if a not in self._groups and a not in self._hidden)
+        return [*self._groups, *aliases]
 
     def all_deployments(self) -> list[Deployment]:
         return [d for group in self._groups.values() for d in group.deployments]
