@@ -44,6 +44,15 @@ class CacheTicket:
     def miss_headers(self) -> Headers:
         return [(CACHE_HEADER, b"miss"), (KEY_HEADER, self.key.encode())]
 
+    def hit_headers(self, request_id: str, hit: Hit) -> Headers:
+        return [
+            (b"x-request-id", request_id.encode()),
+            (b"x-gateway-model-group", self.group.encode()),
+            (CACHE_HEADER, b"hit"),
+            (KEY_HEADER, self.key.encode()),
+            (b"age", str(int(hit.age_s)).encode()),
+        ]
+
     def remember(self, payload: bytes) -> None:
         """Store a whole answer (in the background)."""
         self.cache.store_soon(self.key, payload, self.controls)
@@ -94,15 +103,8 @@ async def answer_from_cache(
     exchange.cache_hit = True
     exchange.trace = RouteTrace(model_group=ticket.group)
     exchange.usage = Usage.from_openai(completion.get("usage"))
-    served = completion.get("model")
-    exchange.served_model = served if isinstance(served, str) and served else None
-    headers: Headers = [
-        (b"x-request-id", incoming.request_id.encode()),
-        (b"x-gateway-model-group", ticket.group.encode()),
-        (CACHE_HEADER, b"hit"),
-        (KEY_HEADER, ticket.key.encode()),
-        (b"age", str(int(hit.age_s)).encode()),
-    ]
+    exchange.note_served(completion.get("model"))
+    headers = ticket.hit_headers(incoming.request_id, hit)
     if stream:
         replay = ReplayStream(chunks or replay_chunks(ticket.operation, completion))
         await relay_stream(

@@ -101,8 +101,7 @@ async def _serve(
     await send({"type": "http.response.start", "status": 200, "headers": response_headers})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
     exchange.usage = result.usage
-    served = result.body.get("model")
-    exchange.served_model = served if isinstance(served, str) and served else None
+    exchange.note_served(result.body.get("model"))
 
 
 def routed_headers(request_id: str, trace: RouteTrace, arrived: float) -> Headers:

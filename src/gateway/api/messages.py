@@ -88,8 +88,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
         incoming.send, 200, payload, routed_headers(request_id, trace, incoming.arrived)
     )
     exchange.usage = result.usage
-    served = result.body.get("model")
-    exchange.served_model = served if isinstance(served, str) and served else None
+    exchange.note_served(result.body.get("model"))
 
 
 def _end_user(body: dict[str, Any]) -> object:

@@ -67,6 +67,10 @@ class Exchange:
         if isinstance(user, str) and user:
             self.end_user = user[:MAX_END_USER_CHARS]
 
+    def note_served(self, model: object) -> None:
+        """The model the upstream says served the request, when it says one."""
+        self.served_model = model if isinstance(model, str) and model else None
+
     def fail(self, status: int, error_type: str) -> None:
         self.status = status
         self.error_type = error_type

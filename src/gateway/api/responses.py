@@ -134,8 +134,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
         remember_response(ticket, response)
     await send_bytes(incoming.send, 200, payload, [*headers, *JSON_HEADERS])
     exchange.usage = result.usage
-    served = response.get("model")
-    exchange.served_model = served if isinstance(served, str) and served else None
+    exchange.note_served(response.get("model"))
 
 
 async def _previous(

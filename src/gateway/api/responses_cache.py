@@ -16,10 +16,10 @@ from typing import Any
 
 import orjson
 
-from gateway.api.cache_layer import CACHE_HEADER, KEY_HEADER, CacheTicket
+from gateway.api.cache_layer import CacheTicket
 from gateway.api.formats.responses_output import new_id, usage_of
 from gateway.api.formats.responses_replay import replay_response
-from gateway.api.http import JSON_HEADERS, Headers, Incoming, send_bytes
+from gateway.api.http import JSON_HEADERS, Incoming, send_bytes
 from gateway.api.outcome import Exchange
 from gateway.api.sse import Framer, relay_stream
 from gateway.cache.replay import ReplayStream
@@ -57,17 +57,10 @@ async def serve_cached_response(
     exchange.cache_hit = True
     exchange.trace = trace
     exchange.usage = usage_of(response)
-    served = response.get("model")
-    exchange.served_model = served if isinstance(served, str) and served else None
+    exchange.note_served(response.get("model"))
     if keep is not None:
         await keep(response, trace)
-    headers: Headers = [
-        (b"x-request-id", incoming.request_id.encode()),
-        (b"x-gateway-model-group", ticket.group.encode()),
-        (CACHE_HEADER, b"hit"),
-        (KEY_HEADER, ticket.key.encode()),
-        (b"age", str(int(hit.age_s)).encode()),
-    ]
+    headers = ticket.hit_headers(incoming.request_id, hit)
     if not stream:
         await send_bytes(incoming.send, 200, orjson.dumps(response), [*JSON_HEADERS, *headers])
         return True

@@ -182,6 +182,11 @@ def embedding_inputs(body: Mapping[str, Any]) -> list[str]:
     return list(items)
 
 
+def as_base64(vector: list[float]) -> str:
+    """A vector as OpenAI's base64 embedding: float32, little-endian."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
 def encode_embeddings_base64(answer: Mapping[str, Any]) -> None:
     """Encode, in place, any float-list embedding an upstream answered a base64 request with.
 
@@ -193,12 +198,10 @@ def encode_embeddings_base64(answer: Mapping[str, Any]) -> None:
         return
     for item in data:
         if isinstance(item, dict) and isinstance(item.get("embedding"), list):
-            vector = item["embedding"]
             try:
-                packed = struct.pack(f"<{len(vector)}f", *vector)
+                item["embedding"] = as_base64(item["embedding"])
             except struct.error:  # not a vector of numbers: relay it as the upstream sent it
                 continue
-            item["embedding"] = base64.b64encode(packed).decode()
 
 
 def embedding_list(
@@ -207,9 +210,7 @@ def embedding_list(
     """An OpenAI embeddings answer; base64 (float32, little-endian) when the caller asked."""
     data = []
     for index, vector in enumerate(vectors):
-        encoded: Any = vector
-        if encoding_format == "base64":
-            encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        encoded: Any = as_base64(vector) if encoding_format == "base64" else vector
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     return {
         "object": "list",
