@@ -272,3 +272,23 @@ def test_the_node_sdks_default_embeddings_call_gets_the_right_vectors(
     )
     for got, want in zip(vectors, floats.data, strict=True):
         assert got == pytest.approx(want.embedding, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("call", "param"),
+    [
+        ({"n": 500}, "n"),
+        ({"n": "3"}, "n"),
+        ({"dimensions": 10**9}, "dimensions"),
+        ({"dimensions": 0}, "dimensions"),
+    ],
+)
+def test_out_of_range_n_and_dimensions_are_a_400_naming_them(
+    client: openai.OpenAI, call: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        if param == "n":
+            client.chat.completions.create(model="mock-chat", messages=USER, extra_body=call)
+        else:
+            client.embeddings.create(model="mock-embedding", input="a", extra_body=call)
+    assert f"'{param}'" in refused.value.message

@@ -28,6 +28,10 @@ from gateway.providers.base import Operation, StreamChunk, UpstreamCall, Upstrea
 from gateway.providers.mock_content import json_answer, tool_calls_for
 from gateway.providers.translate import embedding_list
 
+# OpenAI's own bounds for ``n`` and embedding ``dimensions``.
+MAX_CHOICES = 128
+MAX_DIMENSIONS = 8192
+
 
 class MockProvider:
     def __init__(
@@ -68,6 +72,7 @@ class MockProvider:
         return None
 
     async def send(self, call: UpstreamCall) -> UpstreamResult:
+        self._refuse_out_of_range(call.body)
         await self._wait_and_maybe_fail(call)
         if call.operation is Operation.EMBEDDING:
             return self._embedding(call.body)
@@ -105,6 +110,7 @@ class MockProvider:
         return UpstreamResult(body=body, usage=usage)
 
     async def open_stream(self, call: UpstreamCall) -> MockStream:
+        self._refuse_out_of_range(call.body)
         await self._wait_and_maybe_fail(call)
         answer = self._answer(call.body)
         return MockStream(
@@ -116,6 +122,20 @@ class MockProvider:
             usage=self._usage(call.body, answer),
             delay=self._chunk_delay,
         )
+
+    def _refuse_out_of_range(self, body: dict[str, Any]) -> None:
+        """A 400 for ``n`` or ``dimensions`` OpenAI would refuse (never a huge answer)."""
+        for name, high in (("n", MAX_CHOICES), ("dimensions", MAX_DIMENSIONS)):
+            value = body.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
+                raise upstream_error_for_status(
+                    400,
+                    f"Invalid '{name}': expected an integer from 1 to {high}, got {value!r}.",
+                    deployment=self._deployment,
+                    param=name,
+                )
 
     async def _wait_and_maybe_fail(self, call: UpstreamCall) -> None:
         if self._latency:
@@ -155,7 +175,7 @@ class MockProvider:
         inputs = body.get("input")
         items = inputs if isinstance(inputs, list) else [inputs]
         dimensions = body.get("dimensions")
-        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
+        if dimensions is None:
             dimensions = self._dimensions
         vectors = [_vector(item, dimensions) for item in items]
         tokens = self._prompt_tokens or max(1, len(orjson.dumps(inputs)) // 4)
@@ -264,9 +284,9 @@ class MockStream:
 
 
 def _choices(body: dict[str, Any]) -> int:
-    """``n``: how many choices to answer with (1 unless the caller asked for more)."""
+    """``n``: how many choices to answer with (checked by ``_refuse_out_of_range``)."""
     n = body.get("n")
-    return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 128 else 1
+    return n if isinstance(n, int) else 1
 
 
 def _usage_json(usage: Usage) -> dict[str, int]:

@@ -19,8 +19,13 @@ import orjson
 # ``tool_choice``) with arguments built from its parameters schema.
 FIRST_TOOL = "first_tool"
 
-# JSON Schema nesting the instance builder follows before it answers null.
+# JSON Schema nesting the instance builder follows before it answers null, and the most
+# items it puts in one array (so a request's schema cannot make the answer huge).
 _MAX_DEPTH = 16
+_MAX_ITEMS = 8
+# The most values (of any kind) in one instance, and the longest string.
+_MAX_VALUES = 1000
+_MAX_STRING = 1024
 
 
 def tool_calls_for(body: Mapping[str, Any], setting: str | list[Any] | None) -> list[Any] | None:
@@ -43,8 +48,9 @@ def tool_calls_for(body: Mapping[str, Any], setting: str | list[Any] | None) -> 
     tool = _chosen_tool(tools, choice)
     if tool is None:
         return None
-    function = tool.get("function") or {}
-    arguments = instance_of(function.get("parameters") or {"type": "object"})
+    parameters = tool["function"].get("parameters")
+    arguments = instance_of(parameters if isinstance(parameters, dict) else {"type": "object"})
+    function = tool["function"]
     return [_call(str(function.get("name", "")), orjson.dumps(arguments).decode())]
 
 
@@ -66,16 +72,35 @@ def json_answer(body: Mapping[str, Any], text: str) -> str | None:
 
 def instance_of(schema: Mapping[str, Any]) -> Any:
     """A value that validates against ``schema`` (the JSON Schema subset tools use)."""
-    defs = {**(schema.get("$defs") or {}), **(schema.get("definitions") or {})}
-    return _instance(schema, defs, 0)
+    defs: dict[str, Any] = {}
+    for key in ("$defs", "definitions"):
+        found = schema.get(key)
+        if isinstance(found, dict):
+            defs.update(found)
+    return _Builder(defs).instance(schema, 0)
 
 
-def _instance(schema: Any, defs: Mapping[str, Any], depth: int) -> Any:
+class _Builder:
+    """Builds one instance, within a bound on the values it makes in all."""
+
+    def __init__(self, defs: Mapping[str, Any]) -> None:
+        self.defs = defs
+        self.left = _MAX_VALUES
+
+    def instance(self, schema: Any, depth: int) -> Any:
+        self.left -= 1
+        if self.left < 0:
+            return None
+        return _instance(schema, self, depth)
+
+
+def _instance(schema: Any, builder: _Builder, depth: int) -> Any:
     if not isinstance(schema, dict) or depth > _MAX_DEPTH:
         return None
+    defs = builder.defs
     ref = schema.get("$ref")
     if isinstance(ref, str):
-        return _instance(defs.get(ref.rsplit("/", 1)[-1]), defs, depth + 1)
+        return builder.instance(defs.get(ref.rsplit("/", 1)[-1]), depth + 1)
     if "const" in schema:
         return schema["const"]
     enum = schema.get("enum")
@@ -86,16 +111,20 @@ def _instance(schema: Any, defs: Mapping[str, Any], depth: int) -> Any:
     for key in ("anyOf", "oneOf", "allOf"):
         options = schema.get(key)
         if isinstance(options, list) and options:
-            return _instance(_first_not_null(options), defs, depth + 1)
+            return builder.instance(_first_not_null(options), depth + 1)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((item for item in kind if item != "null"), "null")
     if kind == "object" or (kind is None and "properties" in schema):
-        properties = schema.get("properties") or {}
-        return {name: _instance(sub, defs, depth + 1) for name, sub in properties.items()}
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            return {}
+        return {str(name): builder.instance(sub, depth + 1) for name, sub in properties.items()}
     if kind == "array":
-        count = max(1, schema.get("minItems") or 1)
-        return [_instance(schema.get("items") or {}, defs, depth + 1) for _ in range(count)]
+        least = schema.get("minItems")
+        # One item unless the schema demands more (bounded: a request cannot make it huge).
+        count = min(least, _MAX_ITEMS) if isinstance(least, int) and least > 1 else 1
+        return [builder.instance(schema.get("items"), depth + 1) for _ in range(count)]
     if kind == "string":
         return _string(schema)
     if kind == "integer":
@@ -121,7 +150,7 @@ def _string(schema: Mapping[str, Any]) -> str:
     value = formats.get(str(schema.get("format")), "mock")
     low = schema.get("minLength")
     if isinstance(low, int) and len(value) < low:
-        value = value + "x" * (low - len(value))
+        value = value + "x" * (min(low, _MAX_STRING) - len(value))
     high = schema.get("maxLength")
     if isinstance(high, int) and len(value) > high:
         value = value[:high]
@@ -156,9 +185,12 @@ def _first_not_null(options: list[Any]) -> Any:
 
 
 def _chosen_tool(tools: list[Any], choice: Any) -> dict[str, Any] | None:
-    functions = [tool for tool in tools if isinstance(tool, dict) and tool.get("function")]
+    functions = [
+        tool for tool in tools if isinstance(tool, dict) and isinstance(tool.get("function"), dict)
+    ]
     if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
+        chosen = choice.get("function")
+        name = chosen.get("name") if isinstance(chosen, dict) else None
         named = [tool for tool in functions if tool["function"].get("name") == name]
         return named[0] if named else None
     return functions[0] if functions else None
