@@ -1,0 +1,114 @@
+"""What a failed attempt does to its deployment: counted, and cooled down when it must be.
+
+The error's class decides: a cooldown at once (a failed half-open probe, an
+auth error), a 429 cooling for its ``Retry-After`` when the group has other
+deployments, or a failure counted against ``allowed_fails`` (per error class
+with ``allowed_fails_policy``) within the cooldown window. ``TrackedStream``
+reports a stream's end: tokens for the rpm/tpm windows, a failure after the
+first chunk for the cooldowns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+from gateway.errors import UpstreamError
+from gateway.providers.base import ChunkStream, StreamChunk, Usage
+from gateway.router.classify import Cooldown, Verdict
+from gateway.router.cooldown import CooldownStore
+from gateway.router.groups import Deployment, ModelGroup
+from gateway.router.observer import RouterObserver
+from gateway.router.policy import RouterPolicy
+from gateway.router.walk import Walk
+
+
+class Failures:
+    def __init__(
+        self, policy: RouterPolicy, cooldowns: CooldownStore, observer: RouterObserver
+    ) -> None:
+        self._policy = policy
+        self._cooldowns = cooldowns
+        self._observer = observer
+
+    def on_failure(
+        self,
+        group: ModelGroup,
+        deployment: Deployment,
+        error: UpstreamError,
+        verdict: Verdict,
+        *,
+        probing: bool,
+        walk: Walk | None,
+    ) -> None:
+        if walk is not None:
+            walk.note(group.name, deployment.id, error)
+            self._observer.attempt_failed(walk.request.request_id, group.name, deployment.id, error)
+        if verdict.cooldown is Cooldown.NO and not probing:
+            return
+        now = time.time()
+        cooldown_time = self.cooldown_time(deployment)
+        if probing or verdict.cooldown is Cooldown.AT_ONCE:
+            reason = "its half-open probe failed" if probing else f"{error.label} from upstream"
+            self.cool(group, deployment, now + cooldown_time, f"{reason}: {error.message}")
+            return
+        if verdict.cooldown is Cooldown.AT_ONCE_IF_GROUP_HAS_OTHERS and len(group.deployments) > 1:
+            seconds = min(
+                error.retry_after if error.retry_after is not None else cooldown_time,
+                self._policy.max_retry_after_cooldown,
+            )
+            self.cool(group, deployment, now + seconds, f"rate limited (429): {error.message}")
+            return
+        error_class = verdict.policy_class
+        if error_class in self._policy.allowed_fails_policy:
+            allowed = self._policy.allowed_fails_policy[error_class]
+            counter = error_class
+        else:
+            own = deployment.spec.info.allowed_fails
+            allowed = own if own is not None else self._policy.allowed_fails
+            counter = "*"
+        window = max(cooldown_time, 1.0)
+        if self._cooldowns.record_failure(deployment.id, counter, allowed, window, now):
+            self.cool(
+                group,
+                deployment,
+                now + cooldown_time,
+                f"{allowed + 1} failures within {window:g}s, last: {error.label}",
+            )
+
+    def cool(self, group: ModelGroup, deployment: Deployment, until: float, reason: str) -> None:
+        cooling = self._cooldowns.cool(deployment.id, until, reason[:300])
+        self._observer.cooled_down(group.name, deployment.id, cooling)
+
+    def cooldown_time(self, deployment: Deployment) -> float:
+        own = deployment.spec.info.cooldown_time
+        return own if own is not None else self._policy.cooldown_time
+
+
+class TrackedStream:
+    """A stream that reports how it ended: ``finished(usage)``, or ``failed(error)``."""
+
+    def __init__(
+        self,
+        stream: ChunkStream,
+        finished: Callable[[Usage | None], None],
+        failed: Callable[[UpstreamError], None],
+    ) -> None:
+        self._stream = stream
+        self._finished = finished
+        self._failed = failed
+
+    async def __aiter__(self) -> AsyncIterator[StreamChunk]:
+        usage: Usage | None = None
+        try:
+            async for chunk in self._stream:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                yield chunk
+        except UpstreamError as error:
+            self._failed(error)
+            raise
+        self._finished(usage)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()

@@ -1,0 +1,185 @@
+"""Choosing a deployment of a group: the preferred one, a half-open probe, or a healthy one.
+
+Tier by tier (lowest ``order`` first), skipping deployments that are cooling,
+at their rpm/tpm limit or (with pre-call checks) too small for the prompt; an
+untried deployment beats one that already failed this request. When none can
+be chosen, ``unavailable`` says why, as the error the group fails with.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from gateway.errors import ContextWindowExceeded, GatewayError, NoDeploymentAvailable, RateLimited
+from gateway.router.classify import FallbackKind
+from gateway.router.cooldown import CooldownStore, Cooling, Health
+from gateway.router.groups import Deployment, ModelGroup
+from gateway.router.limits import UsageLimits
+from gateway.router.policy import RouterPolicy
+from gateway.router.precall import clearly_too_long, estimate_prompt_tokens
+from gateway.router.shuffle import pick
+from gateway.router.walk import GroupFailed, Unavailable, Walk
+
+
+class Selector:
+    def __init__(
+        self,
+        policy: RouterPolicy,
+        cooldowns: CooldownStore,
+        limits: UsageLimits,
+        rng: random.Random,
+    ) -> None:
+        self._policy = policy
+        self._cooldowns = cooldowns
+        self._limits = limits
+        self._rng = rng
+
+    async def choose(
+        self, group: ModelGroup, walk: Walk, tried: set[str], now: float
+    ) -> tuple[Deployment, bool] | Unavailable:
+        """A deployment to try and whether it is a half-open probe, or why there is none."""
+        unavailable = Unavailable()
+        preferred = await self._preferred(group, walk, tried, now, unavailable)
+        if preferred is not None:
+            return preferred, False
+        # Tier by tier (lowest order first), an untried deployment beats one that
+        # already failed this request; only when none is left is a failed one retried.
+        retry_pool: list[Deployment] = []
+        for tier in group.tiers:
+            ready, probes = self._eligible(tier, walk, now, unavailable)
+            # A deployment whose cooldown just ended gets the next request as its probe.
+            for deployment in probes:
+                if await self._admit(deployment, now, unavailable) and self._cooldowns.claim_probe(
+                    deployment.id, now
+                ):
+                    return deployment, True
+            untried = [d for d in ready if d.id not in tried]
+            chosen = await self._pick_admitted(untried, now, unavailable)
+            if chosen is not None:
+                return chosen, False
+            if not retry_pool:
+                retry_pool = ready
+        chosen = await self._pick_admitted(retry_pool, now, unavailable)
+        if chosen is not None:
+            return chosen, False
+        return unavailable
+
+    async def _preferred(
+        self, group: ModelGroup, walk: Walk, tried: set[str], now: float, unavailable: Unavailable
+    ) -> Deployment | None:
+        """The deployment the request asks for (it holds the request's state), when healthy."""
+        wanted = walk.request.prefer
+        if wanted is None or wanted in tried:
+            return None
+        deployment = next((d for d in group.deployments if d.id == wanted), None)
+        if deployment is None or self._cooldowns.health(deployment.id, now)[0] is not Health.OK:
+            return None
+        return deployment if await self._admit(deployment, now, unavailable) else None
+
+    async def _pick_admitted(
+        self, candidates: list[Deployment], now: float, unavailable: Unavailable
+    ) -> Deployment | None:
+        while candidates:
+            deployment = pick(candidates, self._rng)
+            if await self._admit(deployment, now, unavailable):
+                return deployment
+            candidates = [d for d in candidates if d is not deployment]
+        return None
+
+    def _eligible(
+        self, tier: list[Deployment], walk: Walk, now: float, unavailable: Unavailable
+    ) -> tuple[list[Deployment], list[Deployment]]:
+        ready: list[Deployment] = []
+        probes: list[Deployment] = []
+        for deployment in tier:
+            if self._policy.pre_call_checks and self._too_long(deployment, walk):
+                unavailable.too_long.append(deployment.id)
+                continue
+            health, cooling = self._cooldowns.health(deployment.id, now)
+            if health is Health.OK:
+                ready.append(deployment)
+            elif health is Health.PROBE_READY:
+                probes.append(deployment)
+            elif cooling is not None:
+                unavailable.cooling[deployment.id] = cooling
+        return ready, probes
+
+    async def _admit(self, deployment: Deployment, now: float, unavailable: Unavailable) -> bool:
+        params = deployment.spec.params
+        if params.rpm is None and params.tpm is None:
+            return True
+        wait = await self._limits.try_acquire(deployment.id, params.rpm, params.tpm, now)
+        if wait is None:
+            return True
+        if unavailable.limited_for is None or wait < unavailable.limited_for:
+            unavailable.limited_for = wait
+        return False
+
+    def _too_long(self, deployment: Deployment, walk: Walk) -> bool:
+        limit = deployment.spec.info.max_input_tokens
+        if limit is None:
+            return False
+        if walk.estimate is None:
+            walk.estimate = estimate_prompt_tokens(walk.request.body)
+        return clearly_too_long(walk.estimate, limit)
+
+    def any_available(self, group: ModelGroup, walk: Walk, *, exclude: set[str]) -> bool:
+        """Whether a deployment outside ``exclude`` could take a request now."""
+        now = time.time()
+        for tier in group.tiers:
+            for deployment in tier:
+                if deployment.id in exclude:
+                    continue
+                if self._policy.pre_call_checks and self._too_long(deployment, walk):
+                    continue
+                if self._cooldowns.health(deployment.id, now)[0] is not Health.COOLING:
+                    return True
+        return False
+
+    def unavailable(
+        self,
+        group: ModelGroup,
+        unavailable: Unavailable,
+        walk: Walk,
+        is_primary: bool,
+        now: float,
+    ) -> GroupFailed:
+        if is_primary:
+            walk.primary_cooling = dict(unavailable.cooling)
+            walk.primary_limited = unavailable.limited_for is not None
+        if unavailable.too_long and not unavailable.cooling and unavailable.limited_for is None:
+            error: GatewayError = ContextWindowExceeded(
+                f"The request (about {walk.estimate} tokens) is longer than the context "
+                f"window of every deployment of {group.name!r}.",
+                upstream_status=400,
+            )
+            walk.trail.append(f"{group.name}: context window too small (pre-call check)")
+            return GroupFailed(error, FallbackKind.CONTEXT_WINDOW)
+        if unavailable.limited_for is not None and not unavailable.cooling:
+            walk.trail.append(f"{group.name}: every deployment at its rpm/tpm limit")
+            return GroupFailed(
+                RateLimited(
+                    f"Every deployment of {group.name!r} is at its rpm/tpm limit; "
+                    f"retry in {unavailable.limited_for:.0f}s.",
+                    retry_after=unavailable.limited_for,
+                ),
+                FallbackKind.GENERAL,
+            )
+        walk.trail.append(f"{group.name}: every deployment cooling down")
+        return GroupFailed(all_cooling(group.name, unavailable.cooling, now), FallbackKind.GENERAL)
+
+
+def all_cooling(group: str, cooling: dict[str, Cooling], now: float) -> NoDeploymentAvailable:
+    if not cooling:
+        return NoDeploymentAvailable(f"No deployment of {group!r} can take this request now.")
+    soonest = min(c.until for c in cooling.values())
+    details = "; ".join(
+        f"{deployment_id} until {time.strftime('%H:%M:%S', time.gmtime(c.until))}Z "
+        f"({max(0.0, c.until - now):.0f}s): {c.reason}"
+        for deployment_id, c in sorted(cooling.items(), key=lambda item: item[1].until)
+    )
+    return NoDeploymentAvailable(
+        f"Every deployment of {group!r} is cooling down: {details}",
+        retry_after=max(1.0, soonest - now),
+    )
