@@ -1,17 +1,15 @@
 """Anthropic's Messages API (``anthropic/...``), answering in OpenAI's format.
 
-Everything about that wire format lives here: the request translation (system
-prompt, roles, text and image parts, tools, tool results, stop sequences),
-the answer and stream translation (content blocks, tool-use deltas, usage with
-cache tokens, stop reasons) and the error taxonomy (``overloaded_error`` 529 is
-a server error, ``rate_limit_error`` honours ``retry-after``).
+The provider: its calls, headers and error taxonomy (``overloaded_error`` 529
+is a server error, ``rate_limit_error`` honours ``retry-after``). The request
+translation is ``anthropic_request``'s, the answer and stream translation
+``anthropic_response``'s.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any
 
 import aiohttp
 import orjson
@@ -23,23 +21,14 @@ from gateway.errors import (
     UpstreamError,
     upstream_error_for_status,
 )
-from gateway.providers.base import Operation, StreamChunk, UpstreamCall, UpstreamResult, Usage
+from gateway.providers.anthropic_request import SUPPORTED_PARAMS, messages_request
+from gateway.providers.anthropic_response import StreamTranslator, chat_completion
+from gateway.providers.base import Operation, StreamChunk, UpstreamCall, UpstreamResult
 from gateway.providers.retry_after import parse_retry_after
 from gateway.providers.sse import sse_event_batches
 from gateway.providers.translate import (
-    CHAT_PARAMS,
     TranslationError,
-    as_int,
-    call_function,
     check_params,
-    conversation,
-    function_tools,
-    max_output_tokens,
-    parse_data_url,
-    stop_list,
-    text_of,
-    tool_call,
-    usage_json,
 )
 from gateway.providers.transport import UpstreamPool
 from gateway.providers.upstream import PrimedStream, Upstream, json_object
@@ -48,20 +37,6 @@ DEFAULT_BASE = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 KEY_ENV = "ANTHROPIC_API_KEY"
 DEFAULT_MAX_TOKENS = 4096
-
-# The OpenAI chat parameters this translation expresses; others are refused or dropped.
-SUPPORTED_PARAMS = CHAT_PARAMS | {"parallel_tool_calls", "user"}
-
-# Anthropic stop_reason -> OpenAI finish_reason.
-FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
 
 _CONTEXT_WINDOW_HINTS = (
     "prompt is too long",
@@ -216,303 +191,3 @@ def read_error(raw: bytes) -> tuple[str | None, str]:
 
 
 # --- the request: OpenAI chat -> Messages ---------------------------------------------
-
-
-def messages_request(
-    body: Mapping[str, Any], model: str, default_max_tokens: int
-) -> dict[str, Any]:
-    """The Messages API request for an OpenAI chat-completions body."""
-    system, messages = _messages(body.get("messages"))
-    request: dict[str, Any] = {
-        "model": model,
-        "messages": messages,
-        "max_tokens": max_output_tokens(body) or default_max_tokens,
-    }
-    if system:
-        request["system"] = (
-            system[0] if len(system) == 1 else [{"type": "text", "text": t} for t in system]
-        )
-    for name in ("temperature", "top_p", "top_k"):
-        if body.get(name) is not None:
-            request[name] = body[name]
-    stops = stop_list(body.get("stop"))
-    if stops:
-        request["stop_sequences"] = stops
-    user = body.get("user")
-    if isinstance(user, str) and user:
-        request["metadata"] = {"user_id": user}
-    tools = _tools(body.get("tools"))
-    if tools:
-        request["tools"] = tools
-        choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
-        if choice is not None:
-            request["tool_choice"] = choice
-    return request
-
-
-def _messages(raw: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    system: list[str] = []
-    out: list[dict[str, Any]] = []
-    for where, role, message in conversation(raw, system):
-        if role == "user":
-            _append(out, "user", _user_blocks(message.get("content"), f"{where}.content"))
-        elif role == "assistant":
-            _append(out, "assistant", _assistant_blocks(message, where))
-        else:
-            _append(out, "user", [_tool_result(message, where)])
-    return system, out
-
-
-def _append(out: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    """Add a turn, merging it into the previous one of the same role (tool results + user)."""
-    if out and out[-1]["role"] == role:
-        out[-1]["content"].extend(blocks)
-    else:
-        out.append({"role": role, "content": blocks})
-
-
-def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if not isinstance(content, list):
-        raise TranslationError(f"{where}: expected a string or an array of parts", param=where)
-    return [_part(part, f"{where}[{i}]") for i, part in enumerate(content)]
-
-
-def _part(part: Any, where: str) -> dict[str, Any]:
-    kind = part.get("type") if isinstance(part, dict) else None
-    if kind == "text":
-        return {"type": "text", "text": str(part.get("text", ""))}
-    if kind == "image_url":
-        image = part.get("image_url")
-        url = image.get("url") if isinstance(image, dict) else image
-        if not isinstance(url, str):
-            raise TranslationError(f"{where}.image_url.url: expected a string", param=where)
-        inline = parse_data_url(url)
-        if inline is not None:
-            media_type, data = inline
-            return {
-                "type": "image",
-                "source": {"type": "base64", "media_type": media_type, "data": data},
-            }
-        return {"type": "image", "source": {"type": "url", "url": url}}
-    raise TranslationError(
-        f"{where}: content parts of type {kind!r} are not supported by anthropic", param=where
-    )
-
-
-def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    text = text_of(message.get("content"), f"{where}.content")
-    if text:
-        blocks.append({"type": "text", "text": text})
-    calls = message.get("tool_calls") or []
-    if not isinstance(calls, list):
-        raise TranslationError(f"{where}.tool_calls: expected an array", param=where)
-    for index, call in enumerate(calls):
-        function = call_function(call, where, index)
-        blocks.append(
-            {
-                "type": "tool_use",
-                "id": str(call.get("id") or f"toolu_{index}"),
-                "name": str(function.get("name", "")),
-                "input": _arguments(function.get("arguments"), f"{where}.tool_calls[{index}]"),
-            }
-        )
-    return blocks
-
-
-def _arguments(raw: Any, where: str) -> dict[str, Any]:
-    if raw is None or raw == "":
-        return {}
-    try:
-        value = orjson.loads(raw) if isinstance(raw, str) else raw
-    except orjson.JSONDecodeError:
-        raise TranslationError(f"{where}.function.arguments: not valid JSON", param=where) from None
-    if not isinstance(value, dict):
-        raise TranslationError(f"{where}.function.arguments: must be a JSON object", param=where)
-    return value
-
-
-def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:
-    call_id = message.get("tool_call_id")
-    if not isinstance(call_id, str) or not call_id:
-        raise TranslationError(f"{where}.tool_call_id: required", param=f"{where}.tool_call_id")
-    content = message.get("content")
-    result: dict[str, Any] = {"type": "tool_result", "tool_use_id": call_id}
-    if isinstance(content, list):
-        result["content"] = [_part(part, f"{where}.content[{i}]") for i, part in enumerate(content)]
-    else:
-        result["content"] = text_of(content, f"{where}.content")
-    return result
-
-
-def _tools(raw: Any) -> list[dict[str, Any]]:
-    tools = []
-    for function in function_tools(raw):
-        schema = function.get("parameters") or {"type": "object", "properties": {}}
-        entry: dict[str, Any] = {"name": function.get("name"), "input_schema": schema}
-        if function.get("description"):
-            entry["description"] = function["description"]
-        tools.append(entry)
-    return tools
-
-
-def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
-    result: dict[str, Any] | None
-    if choice is None:
-        result = {"type": "auto"} if parallel is False else None
-    elif choice == "auto":
-        result = {"type": "auto"}
-    elif choice == "required":
-        result = {"type": "any"}
-    elif choice == "none":
-        return {"type": "none"}
-    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        result = {"type": "tool", "name": choice["function"].get("name")}
-    else:
-        raise TranslationError("'tool_choice' is not valid", param="tool_choice")
-    if result is not None and parallel is False:
-        result["disable_parallel_tool_use"] = True
-    return result
-
-
-# --- the answer: Message -> OpenAI chat.completion ------------------------------------
-
-
-def chat_completion(message: Mapping[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
-    text: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for block in message.get("content") or []:
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "text":
-            text.append(str(block.get("text", "")))
-        elif kind == "tool_use":
-            calls.append(tool_call(block.get("id"), block.get("name"), block.get("input")))
-    reply: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(text) if text or not calls else None,
-        "refusal": None,
-    }
-    if calls:
-        reply["tool_calls"] = calls
-    usage = usage_of(message.get("usage"))
-    body = {
-        "id": message.get("id"),
-        "object": "chat.completion",
-        "created": created,
-        "model": message.get("model"),
-        "choices": [
-            {
-                "index": 0,
-                "message": reply,
-                "logprobs": None,
-                "finish_reason": FINISH_REASONS.get(str(message.get("stop_reason")), "stop"),
-            }
-        ],
-        "usage": usage_json(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
-        "system_fingerprint": None,
-    }
-    return body, usage
-
-
-def usage_of(raw: Any) -> Usage:
-    """OpenAI's view of Anthropic usage: prompt tokens include cache reads and writes."""
-    usage = raw if isinstance(raw, dict) else {}
-    cache_read = as_int(usage.get("cache_read_input_tokens"))
-    prompt = (
-        as_int(usage.get("input_tokens"))
-        + cache_read
-        + as_int(usage.get("cache_creation_input_tokens"))
-    )
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=as_int(usage.get("output_tokens")),
-        cached_tokens=cache_read,
-    )
-
-
-# --- the stream: Messages events -> OpenAI chunks -------------------------------------
-
-
-class StreamTranslator:
-    """Turns Anthropic stream events, in order, into OpenAI ``chat.completion.chunk``s."""
-
-    def __init__(self, created: int) -> None:
-        self._created = created
-        self._id = ""
-        self._model = ""
-        self._usage: dict[str, Any] = {}
-        self._tools: dict[int, int] = {}  # content block index -> tool call index
-        self.done = False
-
-    def feed(self, event: Mapping[str, Any]) -> list[StreamChunk]:
-        kind = event.get("type")
-        if kind == "message_start":
-            message = event.get("message") or {}
-            self._id = str(message.get("id", ""))
-            self._model = str(message.get("model", ""))
-            self._usage.update(message.get("usage") or {})
-            return [self._chunk({"role": "assistant", "content": ""})]
-        if kind == "content_block_start":
-            return self._block_start(as_int(event.get("index")), event.get("content_block") or {})
-        if kind == "content_block_delta":
-            return self._block_delta(as_int(event.get("index")), event.get("delta") or {})
-        if kind == "message_delta":
-            self._usage.update(
-                {k: v for k, v in (event.get("usage") or {}).items() if v is not None}
-            )
-            reason = (event.get("delta") or {}).get("stop_reason")
-            if reason is None:
-                return []
-            return [self._chunk({}, FINISH_REASONS.get(str(reason), "stop"))]
-        if kind == "message_stop":
-            self.done = True
-            usage = usage_of(self._usage)
-            body = self._base()
-            body["choices"] = []
-            body["usage"] = usage_json(
-                usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
-            )
-            return [StreamChunk(data=orjson.dumps(body), usage=usage, usage_only=True)]
-        # ping, content_block_stop and event types added later carry nothing for OpenAI.
-        return []
-
-    def _block_start(self, index: int, block: Mapping[str, Any]) -> list[StreamChunk]:
-        kind = block.get("type")
-        if kind == "text" and block.get("text"):
-            return [self._chunk({"content": block["text"]})]
-        if kind == "tool_use":
-            position = len(self._tools)
-            self._tools[index] = position
-            call = {
-                "index": position,
-                "id": block.get("id"),
-                "type": "function",
-                "function": {"name": block.get("name"), "arguments": ""},
-            }
-            return [self._chunk({"tool_calls": [call]})]
-        return []
-
-    def _block_delta(self, index: int, delta: Mapping[str, Any]) -> list[StreamChunk]:
-        kind = delta.get("type")
-        if kind == "text_delta":
-            return [self._chunk({"content": delta.get("text", "")})]
-        if kind == "input_json_delta" and index in self._tools and delta.get("partial_json"):
-            call = {"index": self._tools[index], "function": {"arguments": delta["partial_json"]}}
-            return [self._chunk({"tool_calls": [call]})]
-        return []
-
-    def _base(self) -> dict[str, Any]:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "system_fingerprint": None,
-        }
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> StreamChunk:
-        body = self._base()
-        body["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-        return StreamChunk(data=orjson.dumps(body))
