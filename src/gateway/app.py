@@ -229,6 +229,8 @@ class GatewayApp:
 
     async def startup(self) -> None:
         config = self._loaded.config
+        for note in self._loaded.notes:
+            log.info("config: %s", note)
         for warning in self._loaded.warnings:
             log.warning("config: %s", warning)
         for warning in deployment_warnings(config.deployments, self._env):

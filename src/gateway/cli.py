@@ -145,6 +145,8 @@ def _check_config(args: argparse.Namespace) -> int:
         *deployment_warnings(loaded.config.deployments, env),
         *_callback_warnings(loaded, env),
     ]
+    for note in loaded.notes:
+        print(f"note: {note}")
     for warning in warnings:
         print(f"warning: {warning}")
     failures: list[str] = []

@@ -21,12 +21,12 @@ from gateway.config.model import (
     GatewayConfig,
 )
 from gateway.config.paths import path_from_loc
+from gateway.config.providers import provider_and_model
 from gateway.config.schema import AliasTarget, ConfigFile, ModelEntry, alias_group
 from gateway.config.settings import EnvSettings
+from gateway.config.spellings import canonical_spellings
 from gateway.config.unsupported import unsupported_keys
 from gateway.config.validate import check_references, policy_warnings
-
-DEFAULT_PROVIDER = "openai"
 
 
 class ConfigLoader(yaml.SafeLoader):
@@ -53,6 +53,8 @@ class ConfigError(Exception):
 class LoadedConfig:
     config: GatewayConfig
     warnings: list[str] = field(default_factory=list)
+    # How the file was read where LiteLLM reads it in a way not spelled out (no problem).
+    notes: list[str] = field(default_factory=list)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -101,7 +103,8 @@ def build_config(
     if isinstance(file_env, dict):
         # LiteLLM exports these into the environment; here they only fill gaps.
         env = {**{k: str(v) for k, v in file_env.items()}, **env}
-    resolved = resolve_env_refs(dict(data), env, "", problems)
+    spelled, notes = canonical_spellings(data)
+    resolved = resolve_env_refs(spelled, env, "", problems)
     try:
         file = ConfigFile.model_validate(resolved)
     except ValidationError as exc:
@@ -110,7 +113,7 @@ def build_config(
     if problems:
         raise ConfigError(source, problems)
 
-    deployments = _deployments(file.model_list)
+    deployments = _deployments(file.model_list, notes)
     problems.extend(_duplicate_ids(deployments))
     fallbacks = _fallback_map(file.router_settings.fallbacks)
     context_fallbacks = _fallback_map(
@@ -170,7 +173,9 @@ def build_config(
         source=source,
         file=file,
     )
-    return LoadedConfig(config=config, warnings=[*unsupported_keys(file), *policy_warnings(file)])
+    return LoadedConfig(
+        config=config, warnings=[*unsupported_keys(file), *policy_warnings(file)], notes=notes
+    )
 
 
 def _first(*values: float | None, default: float) -> float:
@@ -190,19 +195,19 @@ def _master_key(file: ConfigFile, settings: EnvSettings | None) -> SecretStr | N
     return None
 
 
-def split_provider(model: str) -> tuple[str, str]:
-    """``xai/grok-4.3`` -> (``xai``, ``grok-4.3``); a bare name is OpenAI's, as in LiteLLM."""
-    provider, sep, name = model.partition("/")
-    if not sep:
-        return DEFAULT_PROVIDER, model
-    return provider, name
-
-
-def _deployments(entries: list[ModelEntry]) -> list[DeploymentSpec]:
+def _deployments(entries: list[ModelEntry], notes: list[str]) -> list[DeploymentSpec]:
     seen: dict[str, int] = {}
     specs: list[DeploymentSpec] = []
     for index, entry in enumerate(entries):
-        provider, model = split_provider(entry.litellm_params.model)
+        provider, model, inferred = provider_and_model(entry.litellm_params)
+        where = f"model_list[{index}].litellm_params"
+        if inferred is not None:
+            notes.append(f"{where}.model: {inferred}")
+        if entry.litellm_params.mock_response is not None and provider != "mock":
+            notes.append(
+                f"{where}.mock_response: set, so this deployment answers locally and never "
+                f"calls {provider}"
+            )
         deployment_id = entry.model_info.id or _derived_id(entry)
         if not entry.model_info.id:
             # Identical entries (a common way to add weight) get stable suffixes.

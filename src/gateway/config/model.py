@@ -10,7 +10,9 @@ each place LiteLLM does, with one rule:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -20,6 +22,21 @@ DEFAULT_REQUEST_TIMEOUT_S = 600.0
 DEFAULT_NUM_RETRIES = 2
 DEFAULT_MAX_REQUEST_SIZE_MB = 10.0
 DEFAULT_MAX_FALLBACKS = 5
+
+
+# The ``litellm_params`` that are request defaults (chat and text completions).
+REQUEST_DEFAULTS = (
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "stop",
+)
+# A request that sets one of these has set its output bound: no default for the other.
+_OUTPUT_BOUNDS = frozenset({"max_tokens", "max_completion_tokens"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +54,26 @@ class DeploymentSpec:
     @property
     def path(self) -> str:
         return f"model_list[{self.index}]"
+
+    def request_defaults(self) -> dict[str, Any]:
+        """The request settings this deployment adds where a request has none."""
+        params = self.params
+        return {
+            name: getattr(params, name)
+            for name in REQUEST_DEFAULTS
+            if getattr(params, name) is not None
+        }
+
+
+def with_defaults(body: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` with each default it does not set itself (an output bound counts as one)."""
+    merged = dict(body)
+    bounded = not _OUTPUT_BOUNDS.isdisjoint(body)
+    for name, value in defaults.items():
+        if name in merged or (bounded and name in _OUTPUT_BOUNDS):
+            continue
+        merged[name] = value
+    return merged
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,8 @@ def alias_group(target: str | AliasTarget) -> str:
 
 class LiteLLMParams(Section):
     model: str
+    # LiteLLM's explicit provider: wins over the model's prefix and any inference.
+    custom_llm_provider: str | None = None
     api_base: str | None = None
     api_key: SecretStr | None = None
     organization: str | None = None
@@ -60,6 +62,16 @@ class LiteLLMParams(Section):
     extra_headers: dict[str, str] | None = None
     # Per deployment, overrides litellm_settings.drop_params.
     drop_params: bool | None = None
+    # Request defaults for this deployment (LiteLLM passes these to every call); a
+    # request's own value wins.
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = None
+    stop: str | list[str] | None = None
     # Azure OpenAI (``model: azure/<deployment>``).
     api_version: str | None = None
     # Vertex AI (``model: vertex_ai/...``): the service account's JSON, or the path of its file.
@@ -100,6 +112,8 @@ class ModelInfo(Section):
     input_cost_per_token: float | None = Field(default=None, ge=0)
     output_cost_per_token: float | None = Field(default=None, ge=0)
     cache_read_input_token_cost: float | None = Field(default=None, ge=0)
+    # The model this deployment is priced as (an Azure deployment's name says nothing).
+    base_model: str | None = None
     # The endpoints the upstream itself serves (LiteLLM's field): "/v1/responses" here
     # sends Responses API requests to it as they are, whatever its provider.
     supported_endpoints: list[str] | None = None

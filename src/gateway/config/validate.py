@@ -90,6 +90,8 @@ def _check_keys(path: str, policy: dict[str, int], allowed: frozenset[str]) -> l
 
 # Webhook sinks the gateway can send per-request events to.
 CALLBACK_SINKS = frozenset({"webhook", "generic", "generic_api", "posthog"})
+# Callbacks whose job the gateway always does: Prometheus metrics are served at /metrics.
+ALWAYS_ON_CALLBACKS = frozenset({"prometheus"})
 
 
 def policy_warnings(file: ConfigFile) -> list[str]:
@@ -104,7 +106,7 @@ def policy_warnings(file: ConfigFile) -> list[str]:
             f"{path}[{index}]: callback {name!r} is not supported (supported: "
             f"{', '.join(sorted(CALLBACK_SINKS))}); ignored"
             for index, name in enumerate(names)
-            if name not in CALLBACK_SINKS
+            if name not in CALLBACK_SINKS and name not in ALWAYS_ON_CALLBACKS
         )
     policies = [("router_settings.retry_policy", file.router_settings.retry_policy)]
     policies += [

@@ -67,7 +67,12 @@ class PriceBook:
         self._models: dict[str, str] = {}
         for spec in deployments:
             self._models[spec.id] = spec.model
-            self._by_deployment[spec.id] = _configured(spec) or self.for_model(spec.model)
+            base = spec.info.base_model
+            self._by_deployment[spec.id] = (
+                _configured(spec)
+                or (self.for_model(base) if base else None)
+                or self.for_model(spec.model)
+            )
 
     def configured_model(self, deployment_id: str) -> str | None:
         """The upstream model name a deployment is configured with."""

@@ -44,6 +44,8 @@ def deployment_warnings(
     warnings = []
     for spec in deployments:
         where = f"{spec.path}.litellm_params"
+        if spec.params.mock_response is not None:
+            continue  # answered locally: nothing about its upstream can fail
         if not is_supported(spec.provider):
             warnings.append(
                 f"{where}.model: provider {spec.provider!r} is not supported by this gateway; "
@@ -117,7 +119,8 @@ def build_provider(
     params = spec.params
     drop = params.drop_params if params.drop_params is not None else drop_params
     key = params.api_key.get_secret_value() if params.api_key else None
-    if spec.provider == "mock":
+    if spec.provider == "mock" or params.mock_response is not None:
+        # mock_response on any deployment answers locally, as LiteLLM does (for drills).
         return MockProvider(
             model=spec.model,
             deployment_id=spec.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.config.model import DeploymentSpec, GatewayConfig
 from gateway.errors import ModelNotFound
@@ -16,6 +17,8 @@ class Deployment:
     provider: Provider
     # simple-shuffle's weight (LiteLLM's rule: weight, else rpm, else tpm).
     pick_weight: float | None
+    # Request settings from litellm_params that a chat or text request gets unless it set them.
+    defaults: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -62,7 +65,12 @@ class ModelGroups:
         for spec in config.deployments:
             group = self._groups.setdefault(spec.model_group, ModelGroup(spec.model_group))
             group.add(
-                Deployment(spec=spec, provider=providers[spec.id], pick_weight=pick_weight(spec))
+                Deployment(
+                    spec=spec,
+                    provider=providers[spec.id],
+                    pick_weight=pick_weight(spec),
+                    defaults=spec.request_defaults(),
+                )
             )
         self._aliases = dict(config.aliases)
         self._hidden = config.hidden_aliases

@@ -26,14 +26,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from typing import TypeVar
 
-from gateway.config.model import GatewayConfig
+from gateway.config.model import GatewayConfig, with_defaults
 from gateway.errors import (
     DeadlineExceeded,
     GatewayError,
     InvalidRequest,
     UpstreamError,
 )
-from gateway.providers.base import ChunkStream, UpstreamCall, UpstreamResult, Usage
+from gateway.providers.base import ChunkStream, Operation, UpstreamCall, UpstreamResult, Usage
 from gateway.router.backoff import backoff_seconds
 from gateway.router.budget import RetryBudget
 from gateway.router.chains import ChainPlanner, FallbackOverrides, NoOverrides
@@ -50,6 +50,8 @@ from gateway.router.walk import GroupFailed, Unavailable, Walk
 from gateway.state.windows import MinuteWindows
 
 T = TypeVar("T")
+# Operations that take a deployment's request defaults (max_tokens, temperature, ...).
+DEFAULTED_OPERATIONS = frozenset({Operation.CHAT, Operation.COMPLETION})
 Attempt = Callable[[Deployment, UpstreamCall], Awaitable[T]]
 # How one attempt is made on a deployment, when the caller decides it per deployment
 # (the Responses API: passed through to some, translated for others).
@@ -254,9 +256,12 @@ class Router:
     ) -> T:
         remaining = walk.request.deadline - time.monotonic()
         params = deployment.spec.params
+        body = walk.request.body
+        if deployment.defaults and walk.request.operation in DEFAULTED_OPERATIONS:
+            body = with_defaults(body, deployment.defaults)
         call = UpstreamCall(
             operation=walk.request.operation,
-            body=walk.request.body,
+            body=body,
             stream=walk.request.stream,
             timeout=min(remaining, params.timeout) if params.timeout else remaining,
             stream_timeout=params.stream_timeout or self._config.stream_timeout,
