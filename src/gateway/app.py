@@ -36,6 +36,7 @@ from gateway.config.loader import (
 )
 from gateway.config.model import GatewayConfig
 from gateway.config.settings import CONFIG_PATH_ENV, ROLE_ENV, EnvSettings, Role
+from gateway.config.wildcards import is_pattern
 from gateway.config_reload import ConfigReloader
 from gateway.keys.budgets import BudgetBook
 from gateway.keys.directory import KeyDirectory
@@ -57,6 +58,7 @@ from gateway.router.cooldown import CooldownStore, InProcessCooldowns
 from gateway.router.groups import ModelGroups
 from gateway.router.observer import FanOutObserver, LoggingObserver
 from gateway.router.router import Router
+from gateway.router.wildcards import WildcardGroups
 from gateway.state.counters import FleetSlots, FleetSpend
 from gateway.state.events import Invalidate
 from gateway.state.settings import redis_settings
@@ -99,7 +101,11 @@ def build_data_plane(
         spec.id: build_provider(spec, env, pool, drop_params=config.drop_params)
         for spec in config.deployments
     }
-    groups = ModelGroups(config, providers)
+    patterns = WildcardGroups(
+        (spec for spec in config.deployments if is_pattern(spec.model_group)),
+        lambda spec: build_provider(spec, env, pool, drop_params=config.drop_params),
+    )
+    groups = ModelGroups(config, providers, patterns)
     listing, by_id = model_documents(groups)
     master_key = config.master_key.get_secret_value() if config.master_key else None
     observer = FanOutObserver(

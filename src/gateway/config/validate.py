@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gateway.config.schema import ConfigFile, alias_group
+from gateway.config.wildcards import PatternSet
 
 FallbackList = list[dict[str, list[str]]]
 
@@ -25,14 +26,15 @@ def check_references(file: ConfigFile, groups: Iterable[str]) -> list[str]:
     known = set(groups)
     aliases = file.router_settings.model_group_alias
     problems: list[str] = []
+    served = PatternSet(known)
     for alias, spelled in aliases.items():
         target = alias_group(spelled)
-        if target not in known:
+        if target not in known and served.match(target) is None:
             problems.append(
                 f"router_settings.model_group_alias.{alias}: "
                 f"unknown model group {target!r}{_known_hint(known)}"
             )
-    routable = known | set(aliases)
+    routable = _Routable(known | set(aliases), PatternSet(known))
 
     lists: list[tuple[str, FallbackList]] = [
         ("router_settings.fallbacks", file.router_settings.fallbacks),
@@ -148,8 +150,21 @@ def _cache_warnings(file: ConfigFile) -> list[str]:
     return warnings
 
 
+class _Routable:
+    """Names a request may name: groups, aliases, and any name a wildcard group serves."""
+
+    def __init__(self, names: set[str], patterns: PatternSet) -> None:
+        self._names = names
+        self._patterns = patterns
+
+    def __contains__(self, name: object) -> bool:
+        if name in self._names:
+            return True
+        return isinstance(name, str) and self._patterns.match(name) is not None
+
+
 def _check_fallback_list(
-    path: str, entries: FallbackList, routable: set[str], known: set[str]
+    path: str, entries: FallbackList, routable: _Routable, known: set[str]
 ) -> list[str]:
     problems = []
     for index, entry in enumerate(entries):

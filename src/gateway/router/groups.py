@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.config.model import DeploymentSpec, GatewayConfig
+from gateway.config.wildcards import is_pattern
 from gateway.errors import ModelNotFound
 from gateway.providers.base import Provider
 
@@ -57,12 +58,29 @@ def pick_weight(spec: DeploymentSpec) -> float | None:
     return None
 
 
-class ModelGroups:
-    """Name -> group, with aliases resolved. Built once per config."""
+class PatternGroups(Protocol):
+    """The groups wildcard deployments serve (``router.wildcards``)."""
 
-    def __init__(self, config: GatewayConfig, providers: Mapping[str, Provider]) -> None:
+    @property
+    def names(self) -> list[str]: ...
+
+    def match(self, name: str) -> ModelGroup | None: ...
+
+
+class ModelGroups:
+    """Name -> group, with aliases resolved, then wildcard patterns. Built once per config."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        providers: Mapping[str, Provider],
+        patterns: PatternGroups | None = None,
+    ) -> None:
         self._groups: dict[str, ModelGroup] = {}
+        self._patterns = patterns
         for spec in config.deployments:
+            if is_pattern(spec.model_group):
+                continue  # served through ``patterns``, per name asked
             group = self._groups.setdefault(spec.model_group, ModelGroup(spec.model_group))
             group.add(
                 Deployment(
@@ -76,10 +94,7 @@ class ModelGroups:
         self._hidden = config.hidden_aliases
 
     def resolve(self, name: str) -> ModelGroup:
-        group = self._groups.get(name)
-        if group is None:
-            target = self._aliases.get(name)
-            group = self._groups.get(target) if target is not None else None
+        group = self.get(name)
         if group is None:
             raise ModelNotFound(
                 f"The model {name!r} does not exist. Available models: "
@@ -90,14 +105,21 @@ class ModelGroups:
 
     def get(self, name: str) -> ModelGroup | None:
         group = self._groups.get(name)
-        if group is None and name in self._aliases:
-            return self._groups.get(self._aliases[name])
-        return group
+        if group is not None:
+            return group
+        target = self._aliases.get(name)
+        if target is not None:
+            name = target
+            group = self._groups.get(name)
+            if group is not None:
+                return group
+        return self._patterns.match(name) if self._patterns is not None else None
 
     def public_names(self) -> list[str]:
         """What ``/v1/models`` lists: every group, and every alias not hidden."""
         aliases = (a for a in self._aliases if a not in self._groups and a not in self._hidden)
-        return [*self._groups, *aliases]
+        patterns = self._patterns.names if self._patterns is not None else []
+        return [*self._groups, *patterns, *aliases]
 
     def all_deployments(self) -> list[Deployment]:
         return [d for group in self._groups.values() for d in group.deployments]
