@@ -92,3 +92,34 @@ def test_a_hidden_alias_routes_but_is_not_listed(start_gateway: StartGateway) ->
     assert listed == ["chat", "listed"]
     assert raw.headers["x-gateway-model-group"] == "chat"
     assert raw.parse().choices[0].message.content
+
+
+def test_an_unset_variable_where_the_gateway_reads_nothing_is_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "model_list:\n"
+        "  - model_name: chat\n"
+        "    litellm_params:\n"
+        "      model: mock/chat\n"
+        "      aws_secret_access_key: os.environ/UNSET_AWS_SECRET\n"
+        "general_settings:\n"
+        "  alerting_webhook: os.environ/UNSET_WEBHOOK\n",
+        encoding="utf-8",
+    )
+    checked = run_gateway(["check-config", str(path)])
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "warning: model_list[0].litellm_params.aws_secret_access_key: environment " in (
+        checked.stdout
+    )
+    assert "UNSET_WEBHOOK is not set" in checked.stdout
+    # Where the gateway reads the value, an unset variable still stops it.
+    path.write_text(
+        "model_list:\n  - model_name: chat\n    litellm_params:\n      model: openai/gpt-4o\n"
+        "      api_key: os.environ/UNSET_OPENAI_KEY\n",
+        encoding="utf-8",
+    )
+    refused = run_gateway(["check-config", str(path)])
+    assert refused.returncode == 1
+    assert "model_list[0].litellm_params.api_key: environment variable UNSET_OPENAI_KEY" in (
+        refused.stdout + refused.stderr
+    )

@@ -1,13 +1,21 @@
 """Resolve LiteLLM's ``os.environ/NAME`` references in a raw config tree.
 
 Resolution happens once, before validation, so every later layer sees plain
-values. A reference to an unset variable is reported with the field path.
+values. A reference to an unset variable is reported with the field path: as an
+error where the gateway reads the value, as a warning where it does not (a key
+no section declares, such as another tool's setting), since LiteLLM would not
+fail there either.
 """
 
 from __future__ import annotations
 
+import re
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any
+
+from pydantic import BaseModel
 
 from gateway.config.paths import join_path
 
@@ -43,3 +51,47 @@ def resolve_env_refs(
             for index, value in enumerate(node)
         ]
     return node
+
+
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def declared(model: type[BaseModel], path: str) -> bool:
+    """Whether ``path`` (``model_list[0].litellm_params.api_key``) names a field that
+    ``model``'s schema declares, all the way down (a free-form dict counts as declared)."""
+    current: Any = model
+    for name, index in _PART.findall(path):
+        if index:
+            current = _item_type(current)
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(name)
+            if field is None:
+                return False
+            current = _unwrapped(field.annotation)
+        else:
+            current = _value_type(current)
+        if current is None:
+            return True
+    return True
+
+
+def _unwrapped(annotation: Any) -> Any:
+    """The schema type inside ``X | None`` (the first model or container)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        for option in options:
+            if isinstance(option, type) and issubclass(option, BaseModel):
+                return option
+        return options[0] if options else None
+    return annotation
+
+
+def _item_type(container: Any) -> Any:
+    args = typing.get_args(container)
+    return _unwrapped(args[0]) if typing.get_origin(container) is list and args else None
+
+
+def _value_type(container: Any) -> Any:
+    args = typing.get_args(container)
+    return _unwrapped(args[1]) if typing.get_origin(container) is dict and len(args) == 2 else None

@@ -12,7 +12,7 @@ import yaml
 from pydantic import SecretStr, ValidationError
 
 from gateway.config.defaults import EMBEDDED_CONFIG, EMBEDDED_SOURCE
-from gateway.config.envrefs import resolve_env_refs
+from gateway.config.envrefs import declared, resolve_env_refs
 from gateway.config.model import (
     DEFAULT_MAX_REQUEST_SIZE_MB,
     DEFAULT_NUM_RETRIES,
@@ -104,7 +104,15 @@ def build_config(
         # LiteLLM exports these into the environment; here they only fill gaps.
         env = {**{k: str(v) for k, v in file_env.items()}, **env}
     spelled, notes = canonical_spellings(data)
-    resolved = resolve_env_refs(spelled, env, "", problems)
+    unset: list[str] = []
+    resolved = resolve_env_refs(spelled, env, "", unset)
+    unread: list[str] = []
+    for problem in unset:
+        path = problem.split(": ", 1)[0]
+        if declared(ConfigFile, path):
+            problems.append(problem)
+        else:
+            unread.append(f"{problem} (a key the gateway does not read; left empty)")
     try:
         file = ConfigFile.model_validate(resolved)
     except ValidationError as exc:
@@ -174,7 +182,9 @@ def build_config(
         file=file,
     )
     return LoadedConfig(
-        config=config, warnings=[*unsupported_keys(file), *policy_warnings(file)], notes=notes
+        config=config,
+        warnings=[*unread, *unsupported_keys(file), *policy_warnings(file)],
+        notes=notes,
     )
 
 
