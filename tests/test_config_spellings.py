@@ -14,6 +14,7 @@ import yaml
 
 from gateway.config.loader import build_config
 from gateway.ledger.prices import PriceBook, load_shipped_prices
+from gateway.providers.azure import azure_ai_base
 from support.configs import MASTER_KEY
 from support.gateway_process import StartGateway, run_gateway
 from support.mock_anthropic import API_KEY as ANTHROPIC_KEY
@@ -191,3 +192,44 @@ def test_deployment_defaults_and_mock_response(
     assert second["temperature"] == 0.9 and second["max_completion_tokens"] == 5
     assert "max_tokens" not in second
     assert drill.choices[0].message.content == "A drill answer."
+
+
+def test_azure_ai_deployments_call_the_endpoint_with_its_key_and_version(
+    start_gateway: StartGateway, upstream: MockUpstream
+) -> None:
+    config = {
+        "model_list": [
+            {
+                "model_name": "foundry",
+                "litellm_params": {
+                    "model": "azure_ai/mistral-large-2407",
+                    "api_base": upstream.base_url,
+                    "api_key": "sk-foundry",
+                    "api_version": "2024-05-01-preview",
+                },
+            }
+        ]
+    }
+    upstream.script(Reply(content="From Foundry."))
+    gateway = start_gateway(config)
+    with openai.OpenAI(base_url=gateway.v1_url, api_key=MASTER_KEY, max_retries=0) as client:
+        answer = client.chat.completions.create(
+            model="foundry", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert answer.choices[0].message.content == "From Foundry."
+    sent = upstream.last_request("/v1/chat/completions")
+    assert sent.query == {"api-version": "2024-05-01-preview"}
+    assert sent.headers["api-key"] == "sk-foundry"
+    assert sent.body["model"] == "mistral-large-2407"
+
+
+@pytest.mark.parametrize(
+    ("api_base", "url"),
+    [
+        ("https://res.services.ai.azure.com", "https://res.services.ai.azure.com/models"),
+        ("https://res.services.ai.azure.com/models/", "https://res.services.ai.azure.com/models"),
+        ("https://x.eastus2.inference.ai.azure.com", "https://x.eastus2.inference.ai.azure.com"),
+    ],
+)
+def test_azure_ai_endpoints_are_completed_as_the_service_needs(api_base: str, url: str) -> None:
+    assert azure_ai_base(api_base, {}) == url

@@ -25,7 +25,7 @@ from gateway.providers.transport import UpstreamPool
 from gateway.providers.vertex_auth import CredentialsError, VertexTokens, load_service_account
 
 NOT_IMPLEMENTED_STATUS = 501
-TRANSLATED = ("anthropic", "gemini", "vertex_ai", "azure")
+TRANSLATED = ("anthropic", "gemini", "vertex_ai", "azure", "azure_ai")
 # Where Vertex AI settings come from when litellm_params does not say (as in LiteLLM).
 VERTEX_PROJECT_ENV = ("VERTEXAI_PROJECT", "VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT")
 VERTEX_LOCATION_ENV = ("VERTEXAI_LOCATION", "VERTEX_LOCATION")
@@ -80,10 +80,20 @@ def _vendor_warnings(spec: DeploymentSpec, env: Mapping[str, str]) -> list[str]:
 def _translated_problem(spec: DeploymentSpec, env: Mapping[str, str]) -> str | None:
     """What is missing for an Anthropic, Gemini, Vertex AI or Azure deployment, if anything."""
     params = spec.params
-    key_env = {"anthropic": anthropic.KEY_ENV, "gemini": gemini.KEY_ENV, "azure": azure.KEY_ENV}
+    key_env = {
+        "anthropic": anthropic.KEY_ENV,
+        "gemini": gemini.KEY_ENV,
+        "azure": azure.KEY_ENV,
+        "azure_ai": azure.AI_KEY_ENV,
+    }
     if spec.provider == "azure" and azure.azure_base(params.api_base, env) is None:
         return (
             f"api_base: azure needs the resource address (or {azure.BASE_ENV} in the environment)"
+        )
+    if spec.provider == "azure_ai" and azure.azure_ai_base(params.api_base, env) is None:
+        return (
+            "api_base: azure_ai needs the endpoint address "
+            f"(or {azure.AI_BASE_ENV} in the environment)"
         )
     if spec.provider == "vertex_ai":
         credentials = _vertex_credentials(spec, env)
@@ -189,6 +199,20 @@ def build_provider(
             return UnavailableProvider("azure", "no api_base is configured")
         return azure.build_azure(
             deployment_name=spec.model,
+            api_base=base,
+            api_key=key,
+            api_version=params.api_version,
+            extra_headers=params.extra_headers,
+            env=env,
+            pool=pool,
+            deployment_id=spec.id,
+        )
+    if spec.provider == "azure_ai":
+        base = azure.azure_ai_base(params.api_base, env)
+        if base is None:
+            return UnavailableProvider("azure_ai", "no api_base is configured")
+        return azure.build_azure_ai(
+            model=spec.model,
             api_base=base,
             api_key=key,
             api_version=params.api_version,
