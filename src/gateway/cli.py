@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import json
 import os
 import sys
 from collections.abc import Sequence
 
-from gateway.config.loader import ConfigError, LoadedConfig, load_or_embedded
+from gateway.config.loader import ConfigError, LoadedConfig, load_or_embedded, read_config_file
 from gateway.config.settings import ROLE_ENV, EnvSettings
 from gateway.ledger.command import add_parser as add_migrate_parser
 from gateway.ledger.command import run_migrate
@@ -77,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also test that upstreams, Redis and Postgres accept connections",
     )
+    check.add_argument(
+        "--report",
+        action="store_true",
+        help="print, for every key of the file, whether it is honoured, honoured under "
+        "another name, approximated (how) or ignored (why), and a summary",
+    )
+    check.add_argument(
+        "--format", choices=("text", "json"), default="text", help="the report's format"
+    )
     add_loadtest_parser(commands)
     add_migrate_parser(commands)
     return parser
@@ -135,6 +145,8 @@ def _check_config(args: argparse.Namespace) -> int:
 
     env = dict(os.environ)
     settings = EnvSettings()
+    if args.report:
+        return _report(args, env, settings)
     try:
         loaded = load_or_embedded(args.path, env, settings)
     except ConfigError as exc:
@@ -160,6 +172,30 @@ def _check_config(args: argparse.Namespace) -> int:
         return 1
     print(f"{summary}: OK, {len(warnings)} warnings")
     return 0
+
+
+def _report(args: argparse.Namespace, env: dict[str, str], settings: EnvSettings) -> int:
+    """The key-by-key report, then whether the file loads (exit 1 when it does not)."""
+    from gateway.config.report import as_json, as_text, classify_keys  # noqa: PLC0415
+
+    try:
+        data = read_config_file(args.path)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return 1
+    problems: list[str] = []
+    try:
+        load_or_embedded(args.path, env, settings)
+    except ConfigError as exc:
+        problems = exc.problems
+    verdicts = classify_keys(data)
+    if args.format == "json":
+        print(json.dumps({**as_json(verdicts), "loads": not problems, "problems": problems}))
+    else:
+        print(as_text(verdicts))
+        for problem in problems:
+            print(f"error: {problem}")
+    return 1 if problems else 0
 
 
 def _callback_warnings(loaded: LoadedConfig, env: dict[str, str]) -> list[str]:

@@ -87,6 +87,13 @@ def _unwrapped(annotation: Any) -> Any:
     return annotation
 
 
+def field_type(annotation: Any, *, item: bool = False) -> Any:
+    """A field's schema type (its model or container), or with ``item`` the type of the
+    items of a list field (None when it is not a list)."""
+    kind = _unwrapped(annotation)
+    return _item_type(kind) if item else kind
+
+
 def _item_type(container: Any) -> Any:
     args = typing.get_args(container)
     return _unwrapped(args[0]) if typing.get_origin(container) is list and args else None

@@ -103,7 +103,8 @@ def build_config(
     if isinstance(file_env, dict):
         # LiteLLM exports these into the environment; here they only fill gaps.
         env = {**{k: str(v) for k, v in file_env.items()}, **env}
-    spelled, notes = canonical_spellings(data)
+    spelled, renamed = canonical_spellings(data)
+    notes = [rename.note() for rename in renamed]
     unset: list[str] = []
     resolved = resolve_env_refs(spelled, env, "", unset)
     unread: list[str] = []

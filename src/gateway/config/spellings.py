@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 # In every ``model_list[].litellm_params``: spelling -> canonical key.
@@ -26,10 +27,25 @@ SECTION_SPELLINGS = {
 }
 
 
-def canonical_spellings(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The file with every known spelling under its canonical key, and a note for each."""
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """One setting written under another spelling: where, what it means, and whether the
+    canonical spelling was also set (and so won)."""
+
+    path: str
+    canonical: str
+    overridden: bool
+
+    def note(self) -> str:
+        if self.overridden:
+            return f"{self.path}: overridden by {self.canonical}, which is also set"
+        return f"{self.path}: honoured as {self.canonical}"
+
+
+def canonical_spellings(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[Renamed]]:
+    """The file with every known spelling under its canonical key, and what was moved."""
     out = copy.deepcopy(dict(data))
-    notes: list[str] = []
+    notes: list[Renamed] = []
     entries = out.get("model_list")
     if isinstance(entries, list):
         for index, entry in enumerate(entries):
@@ -55,7 +71,7 @@ def _move(
     spellings: Any,
     *,
     paths: tuple[str, str],
-    notes: list[str],
+    notes: list[Renamed],
 ) -> None:
     source_path, target_path = paths
     for spelled, canonical in spellings:
@@ -63,8 +79,7 @@ def _move(
             continue
         value = source.pop(spelled)
         where, meant = f"{source_path}.{spelled}", f"{target_path}.{canonical}"
-        if canonical in target:
-            notes.append(f"{where}: overridden by {meant}, which is also set")
-        else:
+        overridden = canonical in target
+        if not overridden:
             target[canonical] = value
-            notes.append(f"{where}: honoured as {meant}")
+        notes.append(Renamed(where, meant, overridden))

@@ -33,7 +33,7 @@ def unsupported_keys(model: BaseModel, path: str = "") -> list[str]:
     warnings: list[str] = []
     for key in sorted(model.model_extra or {}):
         key_path = join_path(path, key)
-        reason = KNOWN_UNSUPPORTED.get(_generic(key_path), GENERIC_REASON)
+        reason = KNOWN_UNSUPPORTED.get(generic_path(key_path), GENERIC_REASON)
         warnings.append(f"{key_path}: {reason}")
     for name in type(model).model_fields:
         value = getattr(model, name)
@@ -47,7 +47,7 @@ def unsupported_keys(model: BaseModel, path: str = "") -> list[str]:
     return warnings
 
 
-def _generic(path: str) -> str:
+def generic_path(path: str) -> str:
     """``model_list[3].litellm_params.x`` -> ``model_list.litellm_params.x`` for lookups."""
     out = []
     depth = 0
