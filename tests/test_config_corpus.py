@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from gateway.config.loader import build_config, read_config_file
-from gateway.config.report import IGNORED, classify_keys, summary
+from gateway.config.report import (
+    IGNORED,
+    REFERENCE_BEGIN,
+    REFERENCE_END,
+    classify_keys,
+    reference_markdown,
+    summary,
+)
 from support.gateway_process import run_gateway
 
 CORPUS = Path(__file__).parent / "corpus" / "litellm"
@@ -86,3 +93,10 @@ def test_renamed_keys_count_once_and_an_overridden_one_is_ignored() -> None:
         "model_list[0].litellm_params.model": "honoured",
         "model_list[0].litellm_params.vertex_project": "honoured",
     }
+
+
+def test_the_readme_reference_is_the_generated_one() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index(REFERENCE_BEGIN)
+    end = readme.index(REFERENCE_END) + len(REFERENCE_END)
+    assert readme[start:end] == reference_markdown()
