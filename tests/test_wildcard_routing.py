@@ -5,11 +5,13 @@ never cools the pattern's other models."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import yaml
@@ -179,3 +181,16 @@ def test_check_config_accepts_fallbacks_and_aliases_to_wildcard_served_names(
     refused = run_gateway(["check-config", str(path)])
     assert refused.returncode == 1
     assert "mistral/large" in refused.stdout + refused.stderr
+
+
+def test_metrics_label_the_configured_deployment_never_a_callers_name(
+    client: openai.OpenAI, upstream: MockUpstream, gateway: GatewayProcess
+) -> None:
+    upstream.script(Fail(404, "The model `gpt-made-up-name` does not exist"))
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="openai/gpt-made-up-name", messages=MESSAGES)
+    exposition = httpx.get(gateway.base_url + "/metrics", timeout=10).text
+    labels = re.findall(r'deployment="([^"]*)"', exposition)
+    assert labels, "no deployment-labelled series"
+    assert not [label for label in labels if "gpt-" in label or "/" in label]
+    assert "gpt-made-up-name" not in exposition

@@ -36,7 +36,7 @@ from gateway.config.loader import (
 )
 from gateway.config.model import GatewayConfig
 from gateway.config.settings import CONFIG_PATH_ENV, ROLE_ENV, EnvSettings, Role
-from gateway.config.wildcards import is_pattern
+from gateway.config.wildcards import WildcardIds, is_pattern
 from gateway.config_reload import ConfigReloader
 from gateway.keys.budgets import BudgetBook
 from gateway.keys.directory import KeyDirectory
@@ -101,8 +101,10 @@ def build_data_plane(
         spec.id: build_provider(spec, env, pool, drop_params=config.drop_params)
         for spec in config.deployments
     }
+    wildcard_specs = [spec for spec in config.deployments if is_pattern(spec.model_group)]
+    wildcard_ids = WildcardIds(spec.id for spec in wildcard_specs)
     patterns = WildcardGroups(
-        (spec for spec in config.deployments if is_pattern(spec.model_group)),
+        wildcard_specs,
         lambda spec: build_provider(spec, env, pool, drop_params=config.drop_params),
     )
     groups = ModelGroups(config, providers, patterns)
@@ -110,7 +112,9 @@ def build_data_plane(
     master_key = config.master_key.get_secret_value() if config.master_key else None
     observer = FanOutObserver(
         LoggingObserver(),
-        MetricsObserver(metrics, {spec.id: spec.provider for spec in config.deployments}),
+        MetricsObserver(
+            metrics, {spec.id: spec.provider for spec in config.deployments}, wildcard_ids
+        ),
     )
     # Shared state: the router reads local views; the fleet keeps them in step.
     if cooldowns is None:
@@ -139,6 +143,7 @@ def build_data_plane(
         health_checks_file=_health_checks_file(config, env),
         events=events,
         responses=_responses_state(responses, config),
+        wildcard_ids=wildcard_ids,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from gateway.api.auth import MasterKeyAuth
 from gateway.api.responses_turn import ResponsesState
 from gateway.cache.response_cache import ResponseCache
+from gateway.config.wildcards import WildcardIds
 from gateway.ledger.prices import PriceBook
 from gateway.ledger.service import SpendLedger
 from gateway.observability.metrics import Metrics
@@ -42,3 +43,5 @@ class DataPlane:
     events: EventSinks | None = None
     # The Responses API's stored state and what it learnt of upstreams (outlives reloads).
     responses: ResponsesState = field(default_factory=lambda: ResponsesState(store=None))
+    # Which configured deployment a wildcard's concrete deployment is (for metric labels).
+    wildcard_ids: WildcardIds = field(default_factory=lambda: WildcardIds(()))

@@ -55,3 +55,24 @@ def concrete_model(model: str, captures: tuple[str, ...]) -> str:
         out.append(captures[min(index, len(captures) - 1)])
         out.append(part)
     return "".join(out)
+
+
+class WildcardIds:
+    """A wildcard's concrete deployments are ``<configured id>/<model>``: which configured
+    deployment an id belongs to (metrics label that, so callers' names cannot mint series)."""
+
+    def __init__(self, pattern_ids: Iterable[str]) -> None:
+        self._prefixes = [(f"{pattern_id}/", pattern_id) for pattern_id in pattern_ids]
+
+    def split(self, deployment_id: str) -> tuple[str, str] | None:
+        """(configured id, concrete model) of a concrete id; None for any other id."""
+        for prefix, pattern_id in self._prefixes:
+            if deployment_id.startswith(prefix):
+                return pattern_id, deployment_id[len(prefix) :]
+        return None
+
+    def configured(self, deployment_id: str) -> str:
+        if not self._prefixes:
+            return deployment_id
+        found = self.split(deployment_id)
+        return found[0] if found is not None else deployment_id

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from gateway.config.model import DeploymentSpec
-from gateway.config.wildcards import is_pattern
+from gateway.config.wildcards import WildcardIds, is_pattern
 
 # ``-2024-08-06`` or ``-20241022`` at the end of a snapshot's name.
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
@@ -66,11 +66,10 @@ class PriceBook:
         self._by_name: dict[str, Price | None] = {}
         self._by_deployment: dict[str, Price | None] = {}
         self._models: dict[str, str] = {}
-        # Wildcard deployments: their concrete deployments are ``<id>/<model>``.
-        self._patterns: list[str] = []
+        patterns: list[str] = []
         for spec in deployments:
             if is_pattern(spec.model_group):
-                self._patterns.append(spec.id)
+                patterns.append(spec.id)
                 self._by_deployment[spec.id] = _configured(spec)
                 continue
             self._models[spec.id] = spec.model
@@ -80,13 +79,15 @@ class PriceBook:
                 or (self.for_model(base) if base else None)
                 or self.for_model(spec.model)
             )
+        # Wildcard deployments: their concrete deployments are ``<id>/<model>``.
+        self._wildcards = WildcardIds(patterns)
 
     def configured_model(self, deployment_id: str) -> str | None:
         """The upstream model name a deployment is configured with (or, for a wildcard's
         concrete deployment, the model it was asked for)."""
         model = self._models.get(deployment_id)
         if model is None:
-            pattern = self._pattern_of(deployment_id)
+            pattern = self._wildcards.split(deployment_id)
             if pattern is not None:
                 return pattern[1]
         return model
@@ -96,7 +97,7 @@ class PriceBook:
             price = self._by_deployment.get(deployment_id)
             if price is not None:
                 return price
-            pattern = self._pattern_of(deployment_id)
+            pattern = self._wildcards.split(deployment_id)
             if pattern is not None:
                 # The wildcard's own prices, else the concrete model's, else the model
                 # the upstream says it served.
@@ -106,13 +107,6 @@ class PriceBook:
                     return concrete
         if served_model:
             return self.for_model(served_model)
-        return None
-
-    def _pattern_of(self, deployment_id: str) -> tuple[str, str] | None:
-        """(wildcard deployment id, concrete model) of a wildcard's concrete deployment."""
-        for pattern_id in self._patterns:
-            if deployment_id.startswith(pattern_id + "/"):
-                return pattern_id, deployment_id[len(pattern_id) + 1 :]
         return None
 
     def for_model(self, name: str) -> Price | None:

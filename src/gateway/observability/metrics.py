@@ -206,10 +206,21 @@ class Metrics:
         self._cache_miss = self.cache.labels("miss")
 
     def request_finished(
-        self, record: SpendRecord, overhead_s: float, upstream_s: float, requested_group: str
+        self,
+        record: SpendRecord,
+        overhead_s: float,
+        upstream_s: float,
+        requested_group: str,
+        deployment: str | None = None,
     ) -> None:
+        """``deployment``: the label for the record's deployment (its configured id)."""
         provider = record.provider or "none"
-        deployment = record.deployment_id or "none"
+        # A wildcard's model is the caller's to name: only one an upstream served is a label.
+        wildcard = deployment is not None and deployment != record.deployment_id
+        model = record.model or "unknown"
+        if wildcard and record.status >= 400:
+            model = "unknown"
+        deployment = deployment or record.deployment_id or "none"
         group = record.model_group or "none"
         self._requests(
             group, deployment, provider, status_class(record.status), record.error_type or "none"
@@ -217,7 +228,7 @@ class Metrics:
         self._request_duration(group, provider).observe(record.latency_ms / 1000.0)
         self.overhead.observe(overhead_s)
         if upstream_s > 0.0 and record.provider:
-            self._upstream_duration(provider, record.model or "unknown").observe(upstream_s)
+            self._upstream_duration(provider, model).observe(upstream_s)
         if record.ttft_ms is not None:
             self._ttft(group, provider).observe(record.ttft_ms / 1000.0)
         if record.prompt_tokens:
