@@ -165,3 +165,28 @@ def test_a_fallback_cycle_in_the_config_is_rejected_at_load(tmp_path) -> None:  
     result = run_gateway(["check-config", str(write_config(tmp_path / "cycle.yaml", config))])
     assert result.returncode == 1
     assert "router_settings.fallbacks: fallback cycle a -> b -> a" in result.stderr
+
+
+def test_a_probe_answered_with_a_400_ends_without_cooling_the_deployment_again(
+    fleet: UpstreamFleet, start_gateway: StartGateway
+) -> None:
+    cooldown = 2.0
+    fleet["probed-a"].default = Fail(500, "boom", type="server_error")
+    config = {
+        "model_list": [fleet.deployment("probed", "probed-a")],
+        "router_settings": {"num_retries": 0, "allowed_fails": 0, "cooldown_time": cooldown},
+    }
+    gateway = start_gateway(config)
+    with sdk_client(gateway) as client:
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(model="probed", messages=MESSAGES)
+        tripped_at = time.monotonic()
+        _sleep_until(tripped_at + cooldown + 0.5)
+        # The probe is a request the upstream refuses as malformed: that says nothing of
+        # the deployment's health, so it is neither cooled again nor left stuck probing.
+        fleet["probed-a"].script(Fail(400, "bad request"))
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="probed", messages=MESSAGES)
+        fleet["probed-a"].default = Reply(content="healthy")
+        answer = client.chat.completions.create(model="probed", messages=MESSAGES)
+        assert answer.choices[0].message.content == "healthy"

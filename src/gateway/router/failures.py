@@ -44,7 +44,11 @@ class Failures:
         if walk is not None:
             walk.note(group.name, deployment.id, error)
             self._observer.attempt_failed(walk.request.request_id, group.name, deployment.id, error)
-        if verdict.cooldown is Cooldown.NO and not probing:
+        if verdict.cooldown is Cooldown.NO:
+            # The request was wrong (a 400, a context window), not the deployment: a probe
+            # ends without a verdict, and the next request probes again.
+            if probing:
+                self._cooldowns.release_probe(deployment.id)
             return
         now = time.time()
         cooldown_time = self.cooldown_time(deployment)
