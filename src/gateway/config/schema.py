@@ -78,6 +78,14 @@ class LiteLLMParams(Section):
     vertex_project: str | None = None
     vertex_location: str | None = None
     vertex_credentials: SecretStr | None = None
+    # Amazon Bedrock (``model: bedrock/<model id>``): credentials, else the profile's,
+    # else the environment's; the region picks the endpoint.
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_region_name: str | None = None
+    aws_profile_name: str | None = None
+    aws_bedrock_runtime_endpoint: str | None = None
     # The mock provider (``model: mock/...``): a local answer, no network.
     mock_response: str | None = None
     mock_latency_ms: float = Field(default=0.0, ge=0)

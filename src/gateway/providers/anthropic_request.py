@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from gateway.providers.translate import (
     CHAT_PARAMS,
     TranslationError,
@@ -24,6 +22,7 @@ from gateway.providers.translate import (
     parse_data_url,
     stop_list,
     text_of,
+    tool_arguments,
 )
 
 # The OpenAI chat parameters this translation expresses; others are refused or dropped.
@@ -128,22 +127,10 @@ def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, 
                 "type": "tool_use",
                 "id": str(call.get("id") or f"toolu_{index}"),
                 "name": str(function.get("name", "")),
-                "input": _arguments(function.get("arguments"), f"{where}.tool_calls[{index}]"),
+                "input": tool_arguments(function.get("arguments"), f"{where}.tool_calls[{index}]"),
             }
         )
     return blocks
-
-
-def _arguments(raw: Any, where: str) -> dict[str, Any]:
-    if raw is None or raw == "":
-        return {}
-    try:
-        value = orjson.loads(raw) if isinstance(raw, str) else raw
-    except orjson.JSONDecodeError:
-        raise TranslationError(f"{where}.function.arguments: not valid JSON", param=where) from None
-    if not isinstance(value, dict):
-        raise TranslationError(f"{where}.function.arguments: must be a JSON object", param=where)
-    return value
 
 
 def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from gateway.errors import UpstreamServerError
 from gateway.providers import anthropic, azure, gemini
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import ChunkStream, Provider, UpstreamCall, UpstreamResult
+from gateway.providers.bedrock import DEFAULT_MAX_TOKENS as DEFAULT_BEDROCK_MAX_TOKENS
+from gateway.providers.bedrock import CredentialsMissing, build_bedrock
 from gateway.providers.gemini import Flavor, GeminiProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai_compat import (
@@ -25,7 +27,7 @@ from gateway.providers.transport import UpstreamPool
 from gateway.providers.vertex_auth import CredentialsError, VertexTokens, load_service_account
 
 NOT_IMPLEMENTED_STATUS = 501
-TRANSLATED = ("anthropic", "gemini", "vertex_ai", "azure", "azure_ai")
+TRANSLATED = ("anthropic", "gemini", "vertex_ai", "azure", "azure_ai", "bedrock")
 # Where Vertex AI settings come from when litellm_params does not say (as in LiteLLM).
 VERTEX_PROJECT_ENV = ("VERTEXAI_PROJECT", "VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT")
 VERTEX_LOCATION_ENV = ("VERTEXAI_LOCATION", "VERTEX_LOCATION")
@@ -207,6 +209,19 @@ def build_provider(
             pool=pool,
             deployment_id=spec.id,
         )
+    if spec.provider == "bedrock":
+        try:
+            return build_bedrock(
+                model=spec.model,
+                params=params,
+                env=env,
+                pool=pool,
+                deployment_id=spec.id,
+                drop_params=drop,
+                default_max_tokens=spec.info.max_output_tokens or DEFAULT_BEDROCK_MAX_TOKENS,
+            )
+        except CredentialsMissing as exc:
+            return UnavailableProvider("bedrock", str(exc))
     if spec.provider == "azure_ai":
         base = azure.azure_ai_base(params.api_base, env)
         if base is None:

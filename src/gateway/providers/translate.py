@@ -150,6 +150,19 @@ def tool_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
     }
 
 
+def tool_arguments(raw: Any, where: str) -> dict[str, Any]:
+    """A tool call's ``arguments`` (JSON text, or an object) as the object they encode."""
+    if raw is None or raw == "":
+        return {}
+    try:
+        value = orjson.loads(raw) if isinstance(raw, str) else raw
+    except orjson.JSONDecodeError:
+        raise TranslationError(f"{where}.function.arguments: not valid JSON", param=where) from None
+    if not isinstance(value, dict):
+        raise TranslationError(f"{where}.function.arguments: must be a JSON object", param=where)
+    return value
+
+
 def stop_list(stop: Any) -> list[str] | None:
     if stop is None:
         return None
