@@ -33,6 +33,14 @@ VERTEX_PROJECT_ENV = ("VERTEXAI_PROJECT", "VERTEX_PROJECT", "GOOGLE_CLOUD_PROJEC
 VERTEX_LOCATION_ENV = ("VERTEXAI_LOCATION", "VERTEX_LOCATION")
 VERTEX_CREDENTIALS_ENV = ("VERTEXAI_CREDENTIALS", "GOOGLE_APPLICATION_CREDENTIALS")
 DEFAULT_VERTEX_LOCATION = "us-central1"
+# The environment's AWS credentials (keys, a profile, a container's or a web identity's).
+AWS_CREDENTIAL_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
 
 
 def is_supported(provider: str) -> bool:
@@ -96,6 +104,15 @@ def _translated_problem(spec: DeploymentSpec, env: Mapping[str, str]) -> str | N
         return (
             "api_base: azure_ai needs the endpoint address "
             f"(or {azure.AI_BASE_ENV} in the environment)"
+        )
+    if spec.provider == "bedrock":
+        # Only what needs no network: the instance-role chain is asked at start-up.
+        explicit = params.aws_access_key_id and params.aws_secret_access_key
+        if explicit or params.aws_profile_name or any(env.get(n) for n in AWS_CREDENTIAL_ENV):
+            return None
+        return (
+            "aws_access_key_id: no AWS credentials in litellm_params or the environment; "
+            "at start-up the instance's or container's role is asked, else requests fail"
         )
     if spec.provider == "vertex_ai":
         credentials = _vertex_credentials(spec, env)
