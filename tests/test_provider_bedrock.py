@@ -16,7 +16,17 @@ import pytest
 
 from support.configs import MASTER_KEY
 from support.gateway_process import GatewayProcess
-from support.mock_bedrock import ACCESS_KEY, MODEL, REGION, SECRET_KEY, Fail, MockBedrock
+from support.mock_bedrock import (
+    ACCESS_KEY,
+    COHERE,
+    MODEL,
+    REGION,
+    SECRET_KEY,
+    TITAN,
+    Fail,
+    MockBedrock,
+    embedding_for,
+)
 from support.mock_bedrock import Text as BedrockText
 from support.mock_bedrock import ToolUse as BedrockToolUse
 
@@ -25,6 +35,7 @@ CLAUDE, CONVERSE, THROTTLED, SHORT, BACKUP, TOKEN, BROKEN = (
     "bedrock-token", "bedrock-broken",
 )  # fmt: skip
 SESSION_TOKEN = "mock-session-token-FwoGZXIvYXdzE"
+TITAN_GROUP, COHERE_GROUP = "titan-embed", "cohere-embed"
 WEATHER = {
     "type": "function",
     "function": {
@@ -80,6 +91,8 @@ def gateway(
             _bedrock(SHORT, server),
             _bedrock(TOKEN, server, aws_session_token=SESSION_TOKEN),
             _bedrock(BROKEN, server),
+            _bedrock(TITAN_GROUP, server, model=f"bedrock/{TITAN}"),
+            _bedrock(COHERE_GROUP, server, model=f"bedrock/{COHERE}"),
             {
                 "model_name": BACKUP,
                 "litellm_params": {"model": "mock/backup", "mock_response": "From the backup."},
@@ -236,3 +249,38 @@ def test_what_converse_cannot_take_is_a_400_naming_it(client: openai.OpenAI) -> 
             model=CLAUDE, messages=[{"role": "user", "content": [image]}]
         )
     assert "data: URLs only" in refused.value.message
+
+
+def test_titan_embeddings_one_call_per_text_with_dimensions(
+    client: openai.OpenAI, bedrock: MockBedrock
+) -> None:
+    result = client.embeddings.create(
+        model=TITAN_GROUP, input=["first text", "second one here"], dimensions=4
+    )
+    assert [item.embedding for item in result.data] == [
+        embedding_for("first text", 4),
+        embedding_for("second one here", 4),
+    ]
+    assert result.usage.prompt_tokens == 5  # the mock counts words, Bedrock counts tokens
+    assert bedrock.calls() == 2
+    assert {r.body["inputText"] for r in bedrock.requests} == {"first text", "second one here"}
+
+
+def test_cohere_embeddings_in_one_call_tokens_from_the_header(
+    client: openai.OpenAI, bedrock: MockBedrock
+) -> None:
+    # The SDK's default asks for base64; the gateway encodes Bedrock's floats.
+    result = client.embeddings.create(model=COHERE_GROUP, input=["alpha beta", "gamma"])
+    assert [item.embedding for item in result.data] == [
+        embedding_for("alpha beta"),
+        embedding_for("gamma"),
+    ]
+    assert result.usage.prompt_tokens == 3
+    assert bedrock.calls() == 1
+    assert bedrock.last_request().body["input_type"] == "search_document"
+
+
+def test_embeddings_on_a_chat_model_are_a_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.embeddings.create(model=CLAUDE, input="x")
+    assert "amazon.titan-embed" in refused.value.message

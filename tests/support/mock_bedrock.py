@@ -28,6 +28,9 @@ ACCESS_KEY = "AKIAMOCKBEDROCK00001"
 SECRET_KEY = "mock/bedrock/secret/key/for/tests/only00"
 REGION = "us-west-2"
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+TITAN = "amazon.titan-embed-text-v2:0"
+COHERE = "cohere.embed-english-v3"
+EMBEDDING_DIMENSIONS = 8
 _AUTH = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<key>[A-Z0-9]+)/(?P<day>\d{8})/(?P<region>[a-z0-9-]+)/"
     r"(?P<service>[a-z0-9-]+)/aws4_request, SignedHeaders=(?P<signed>[a-z0-9;-]+), "
@@ -75,7 +78,7 @@ class Expect:
     """What a request must carry (a session token, when the deployment has one)."""
 
     session_token: str | None = None
-    models: set[str] = field(default_factory=lambda: {MODEL})
+    models: set[str] = field(default_factory=lambda: {MODEL, TITAN, COHERE})
 
 
 class MockBedrock(MockServer):
@@ -91,6 +94,40 @@ class MockBedrock(MockServer):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/model/{model_id}/converse", self._converse)
         app.router.add_post("/model/{model_id}/converse-stream", self._converse_stream)
+        app.router.add_post("/model/{model_id}/invoke", self._invoke)
+
+    async def _invoke(self, request: web.Request) -> web.StreamResponse:
+        """InvokeModel for the embedding models: Titan (one text) and Cohere (texts)."""
+        recorded, behaviour = await self.record(request)
+        problems = self._signature_problems(recorded.headers)
+        model, body = request.match_info["model_id"], recorded.body
+        if model == TITAN:
+            if not isinstance(body, dict) or not isinstance(body.get("inputText"), str):
+                problems.append("titan: inputText (a string) is required")
+            elif set(body) - {"inputText", "dimensions", "normalize", "embeddingTypes"}:
+                problems.append(f"titan: unknown fields {sorted(set(body) - {'inputText'})}")
+        elif model == COHERE:
+            if not isinstance(body, dict) or not isinstance(body.get("texts"), list):
+                problems.append("cohere: texts (an array) is required")
+            elif body.get("input_type") not in ("search_document", "search_query"):
+                problems.append("cohere: input_type is required")
+        else:
+            problems.append(f"invoke: {model!r} is not an embedding model of the mock")
+        if self.violated(problems):
+            return _fail(Fail(400, "ValidationException", "; ".join(problems)))
+        if isinstance(behaviour, Fail):
+            return _fail(behaviour)
+        if model == TITAN:
+            size = body.get("dimensions") or EMBEDDING_DIMENSIONS
+            answer = {
+                "embedding": embedding_for(body["inputText"], size),
+                "inputTextTokenCount": len(body["inputText"].split()),
+            }
+            return web.json_response(answer)
+        texts = body["texts"]
+        answer = {"embeddings": [embedding_for(t) for t in texts], "texts": texts, "id": "e1"}
+        tokens = sum(len(t.split()) for t in texts)
+        return web.json_response(answer, headers={"X-Amzn-Bedrock-Input-Token-Count": str(tokens)})
 
     async def _converse(self, request: web.Request) -> web.StreamResponse:
         refused, behaviour = await self._checked(request)
@@ -152,6 +189,12 @@ class MockBedrock(MockServer):
             elif "x-amz-security-token" not in signed:
                 problems.append("Authorization: x-amz-security-token is not signed")
         return problems
+
+
+def embedding_for(text: str, size: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic vector per text (exactly representable in float32)."""
+    seed = sum(text.encode())
+    return [((seed * (i + 3)) % 97) / 64.0 for i in range(size)]
 
 
 def _body_problems(body: Any) -> list[str]:

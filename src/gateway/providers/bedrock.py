@@ -15,6 +15,7 @@ violation.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, cast
@@ -35,11 +36,26 @@ from gateway.errors import (
     UpstreamError,
     upstream_error_for_status,
 )
-from gateway.providers.base import Operation, StreamChunk, UpstreamCall, UpstreamResult
+from gateway.providers.base import Operation, StreamChunk, UpstreamCall, UpstreamResult, Usage
+from gateway.providers.bedrock_embeddings import (
+    COHERE,
+    TOKEN_COUNT_HEADER,
+    cohere_request,
+    cohere_vectors,
+    embedding_family,
+    titan_request,
+    titan_vector,
+)
+from gateway.providers.bedrock_embeddings import SUPPORTED_PARAMS as EMBED_PARAMS
 from gateway.providers.bedrock_request import SUPPORTED_PARAMS, converse_request
 from gateway.providers.bedrock_response import ConverseStreamTranslator, chat_completion
 from gateway.providers.retry_after import parse_retry_after
-from gateway.providers.translate import TranslationError, check_params
+from gateway.providers.translate import (
+    TranslationError,
+    check_params,
+    embedding_inputs,
+    embedding_list,
+)
 from gateway.providers.transport import UpstreamPool
 from gateway.providers.upstream import PrimedStream, Upstream, json_object
 
@@ -116,6 +132,7 @@ class BedrockProvider:
         root = f"{self._base}/model/{quote(self._model, safe='')}"
         self._url = root + "/converse"
         self._stream_url = root + "/converse-stream"
+        self._invoke_url = root + "/invoke"
         self._credentials = credentials
         self._extra = dict(extra_headers or {})
         self._max_tokens = default_max_tokens
@@ -139,6 +156,8 @@ class BedrockProvider:
         return self._base
 
     async def send(self, call: UpstreamCall) -> UpstreamResult:
+        if call.operation is Operation.EMBEDDING:
+            return await self._embed(call)
         payload = self._payload(call)
         answer = await self._upstream.post_json(
             self._url, payload, self._signed(self._url, payload), call.timeout
@@ -155,6 +174,55 @@ class BedrockProvider:
             self._stream_url, payload, headers, call, self._chunks
         )
 
+    async def _embed(self, call: UpstreamCall) -> UpstreamResult:
+        family = embedding_family(self._model)
+        try:
+            if family is None:
+                raise TranslationError(
+                    f"bedrock embeddings are served for amazon.titan-embed-* and cohere.embed-* "
+                    f"models, not {self._model!r}",
+                    param="model",
+                )
+            check_params(call.body, EMBED_PARAMS, drop=self._drop, provider=SERVICE)
+            texts = embedding_inputs(call.body)
+            dimensions = call.body.get("dimensions")
+            if family == COHERE:
+                requests = [cohere_request(texts, dimensions)]
+            else:
+                requests = [titan_request(text, dimensions) for text in texts]
+        except TranslationError as exc:
+            raise UpstreamBadRequest(
+                exc.message,
+                upstream_status=400,
+                deployment=self._upstream.deployment,
+                param=exc.param,
+                code="unsupported_parameter",
+            ) from None
+        answers = await asyncio.gather(*(self._invoke(request, call) for request in requests))
+        if family == COHERE:
+            ((answer, headers),) = answers
+            vectors = cohere_vectors(answer)
+            counted = str(headers.get(TOKEN_COUNT_HEADER) or "0")
+            tokens = int(counted) if counted.isdigit() else 0
+        else:
+            pairs = [titan_vector(answer) for answer, _ in answers]
+            vectors = [vector for vector, _ in pairs]
+            tokens = sum(count for _, count in pairs)
+        body = embedding_list(vectors, self._model, tokens, call.body.get("encoding_format"))
+        return UpstreamResult(body=body, usage=Usage(prompt_tokens=tokens))
+
+    async def _invoke(
+        self, request: dict[str, Any], call: UpstreamCall
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
+        payload = orjson.dumps(request)
+        raw, headers = await self._upstream.post_answer(
+            self._invoke_url, payload, self._signed(self._invoke_url, payload), call.timeout
+        )
+        answer = json_object(raw)
+        if answer is None:
+            raise self._upstream.interrupted("the embeddings answer was not a JSON object")
+        return answer, headers
+
     def _signed(self, url: str, payload: bytes, accept: str = "application/json") -> dict[str, str]:
         """The request's headers with its SigV4 signature (the time is part of it)."""
         request = AWSRequest(
@@ -170,7 +238,8 @@ class BedrockProvider:
     def _payload(self, call: UpstreamCall) -> bytes:
         if call.operation is not Operation.CHAT:
             raise UpstreamBadRequest(
-                f"bedrock serves chat completions here, not {call.operation.value} requests",
+                f"bedrock serves chat completions and embeddings, not {call.operation.value} "
+                "requests",
                 upstream_status=400,
                 deployment=self._upstream.deployment,
                 code="unsupported_operation",

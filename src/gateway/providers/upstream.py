@@ -69,6 +69,12 @@ class Upstream:
     async def post(
         self, url: str, payload: bytes, headers: Mapping[str, str], seconds: float
     ) -> bytes:
+        return (await self.post_answer(url, payload, headers, seconds))[0]
+
+    async def post_answer(
+        self, url: str, payload: bytes, headers: Mapping[str, str], seconds: float
+    ) -> tuple[bytes, Mapping[str, str]]:
+        """POST; the 2xx answer's body and headers (any failure raises)."""
         session = self._pool.session_for(self._base)
         try:
             async with asyncio.timeout(seconds):
@@ -78,7 +84,7 @@ class Upstream:
                     raw = await response.read()
                     if response.status >= 400:
                         raise self._read_error(response.status, raw, response.headers)
-                    return raw
+                    return raw, response.headers
         except UpstreamError:
             raise
         except TimeoutError as exc:
