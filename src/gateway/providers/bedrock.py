@@ -1,5 +1,5 @@
 """Amazon Bedrock (``bedrock/<model id>``, ``bedrock/converse/<model id>``) through the
-Converse API, answering in OpenAI's format.
+Converse API, answering in OpenAI's format; embeddings through InvokeModel.
 
 Every request is signed with AWS Signature Version 4 by AWS's own library
 (botocore), with credentials from ``litellm_params`` (``aws_access_key_id``,
@@ -88,8 +88,12 @@ class CredentialsMissing(Exception):
 
 
 def bedrock_model(model: str) -> str:
-    """The model id of ``bedrock/converse/<id>`` or ``bedrock/<id>``."""
-    return model.removeprefix("converse/")
+    """The model id of ``bedrock/<id>``, ``bedrock/converse/<id>`` or ``bedrock/invoke/<id>``
+    (every chat goes through Converse, which serves the models InvokeModel does)."""
+    for route in ("converse/", "invoke/"):
+        if model.startswith(route):
+            return model[len(route) :]
+    return model
 
 
 def resolve_credentials(
