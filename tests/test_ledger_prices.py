@@ -54,3 +54,22 @@ def test_an_unknown_model_has_no_price() -> None:
     prices = book(entry("house", "openai/house-model"))
     assert prices.lookup("house", "house-model") is None
     assert prices.lookup(None, None) is None
+
+
+@pytest.mark.parametrize(
+    ("bedrock_id", "listed"),
+    [
+        ("us.anthropic.claude-3-5-sonnet-20240620-v1:0", "claude-3-5-sonnet"),
+        ("anthropic.claude-3-haiku-20240307-v1:0", "claude-3-haiku"),
+        ("amazon.titan-embed-text-v2:0", "titan-embed-text-v2"),
+        ("cohere.embed-english-v3", "embed-english-v3"),
+    ],
+)
+def test_bedrock_ids_are_priced_as_the_model_they_name(bedrock_id: str, listed: str) -> None:
+    shipped = load_shipped_prices()
+    assert PriceBook([], shipped).for_model(bedrock_id) == shipped[listed]
+
+
+def test_a_dotted_openai_name_is_not_mistaken_for_a_bedrock_id() -> None:
+    shipped = load_shipped_prices()
+    assert PriceBook([], shipped).for_model("gpt-4.1-mini") == shipped["gpt-4.1-mini"]

@@ -24,6 +24,13 @@ from gateway.config.wildcards import WildcardIds, is_pattern
 # ``-2024-08-06`` or ``-20241022`` at the end of a snapshot's name.
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 _MAX_REMEMBERED_NAMES = 4096
+# A Bedrock model id's parts around the model's own name, outermost first.
+_BEDROCK_PARTS = (
+    re.compile(r"^(?:us|eu|apac|us-gov|global)\."),
+    re.compile(r"^[a-z0-9-]+\.(?=[a-z])"),
+    re.compile(r":\d+$"),
+    re.compile(r"-v\d+$"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +119,26 @@ class PriceBook:
     def for_model(self, name: str) -> Price | None:
         if name in self._by_name:
             return self._by_name[name]
-        bare = name.rsplit("/", 1)[-1]
-        price = self._shipped.get(bare)
-        if price is None:
-            price = self._shipped.get(_SNAPSHOT.sub("", bare))
+        price = None
+        for candidate in _candidates(name.rsplit("/", 1)[-1]):
+            price = self._shipped.get(candidate) or self._shipped.get(_SNAPSHOT.sub("", candidate))
+            if price is not None:
+                break
         if len(self._by_name) < _MAX_REMEMBERED_NAMES:
             self._by_name[name] = price
         return price
+
+
+def _candidates(bare: str) -> list[str]:
+    """The names a model may be listed under: as it is, then (a Bedrock id such as
+    ``us.anthropic.claude-3-5-sonnet-20240620-v1:0``) without its region, vendor,
+    revision and version, one at a time."""
+    names = [bare]
+    for pattern in _BEDROCK_PARTS:
+        shorter = pattern.sub("", names[-1])
+        if shorter != names[-1]:
+            names.append(shorter)
+    return names
 
 
 def _configured(spec: DeploymentSpec) -> Price | None:
