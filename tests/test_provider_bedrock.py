@@ -284,3 +284,40 @@ def test_embeddings_on_a_chat_model_are_a_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
         client.embeddings.create(model=CLAUDE, input="x")
     assert "amazon.titan-embed" in refused.value.message
+
+
+def test_an_anthropic_sdk_tool_round_trip_through_bedrock(
+    gateway: GatewayProcess, bedrock: MockBedrock
+) -> None:
+    tool = {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    asked = [{"role": "user", "content": "Weather in Lyon?"}]
+    with anthropic.Anthropic(base_url=gateway.base_url, api_key=MASTER_KEY, max_retries=0) as sdk:
+        bedrock.script(BedrockToolUse(name="get_weather", input={"city": "Lyon"}))
+        first = sdk.messages.create(model=CLAUDE, max_tokens=64, messages=asked, tools=[tool])
+        [use] = [block for block in first.content if block.type == "tool_use"]
+        assert (use.name, use.input, first.stop_reason) == (
+            "get_weather",
+            {"city": "Lyon"},
+            "tool_use",
+        )
+        bedrock.script(BedrockText(content="Rainy in Lyon."))
+        result = {"type": "tool_result", "tool_use_id": use.id, "content": "rain"}
+        second = sdk.messages.create(
+            model=CLAUDE,
+            max_tokens=64,
+            tools=[tool],
+            messages=[
+                *asked,
+                {"role": "assistant", "content": first.content},
+                {"role": "user", "content": [result]},
+            ],
+        )
+    assert second.content[0].type == "text" and second.content[0].text == "Rainy in Lyon."
+    sent = bedrock.last_request().body["messages"]
+    assert sent[-1]["content"] == [
+        {"toolResult": {"toolUseId": use.id, "content": [{"text": "rain"}]}}
+    ]
