@@ -1,5 +1,5 @@
 """LiteLLM configs load where LiteLLM tolerates them: empty sections, unquoted dates and
-and the dict form of ``model_group_alias`` (``hidden`` aliases
+numbers in text fields, and the dict form of ``model_group_alias`` (``hidden`` aliases
 route but are not listed)."""
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from support.configs import MASTER_KEY
 from support.gateway_process import StartGateway, run_gateway
 
 # As LiteLLM's own macos_optimized_config.yaml writes them: a section whose lines are all
-# commented out, and an unquoted api_version YAML reads as a date.
+# commented out, an unquoted api_version YAML reads as a date, and numbers in text fields.
 TOLERATED = """\
 model_list:
   - model_name: azure-chat
     litellm_params:
       model: azure/gpt-4o-deployment
       api_base: https://example.openai.azure.com
-      api_key: sk-azure
+      api_key: 1234567890
       api_version: 2024-06-01
-  - model_name: numbered
+  - model_name: 2025
     litellm_params:
       model: mock/numbered
 router_settings:
@@ -50,8 +50,8 @@ def test_the_config_loads_with_its_values_as_text(tolerated: Path) -> None:
     azure, numbered = config.deployments
     assert azure.params.api_version == "2024-06-01"
     assert azure.params.api_key is not None
-    assert azure.params.api_key.get_secret_value() == "sk-azure"
-    assert numbered.model_group == "numbered"
+    assert azure.params.api_key.get_secret_value() == "1234567890"
+    assert numbered.model_group == "2025"
     assert config.aliases == {"gpt-4": "azure-chat", "internal-only": "azure-chat"}
     assert config.hidden_aliases == frozenset({"internal-only"})
 
@@ -101,14 +101,14 @@ def test_an_unset_variable_where_the_gateway_reads_nothing_is_a_warning(tmp_path
         "  - model_name: chat\n"
         "    litellm_params:\n"
         "      model: mock/chat\n"
-        "      aws_secret_access_key: os.environ/UNSET_AWS_SECRET\n"
+        "      s3_secret_access_key: os.environ/UNSET_S3_SECRET\n"
         "general_settings:\n"
         "  alerting_webhook: os.environ/UNSET_WEBHOOK\n",
         encoding="utf-8",
     )
     checked = run_gateway(["check-config", str(path)])
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "warning: model_list[0].litellm_params.aws_secret_access_key: environment " in (
+    assert "warning: model_list[0].litellm_params.s3_secret_access_key: environment " in (
         checked.stdout
     )
     assert "UNSET_WEBHOOK is not set" in checked.stdout

@@ -15,7 +15,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from gateway.config.paths import join_path
 
@@ -102,3 +102,37 @@ def _item_type(container: Any) -> Any:
 def _value_type(container: Any) -> Any:
     args = typing.get_args(container)
     return _unwrapped(args[1]) if typing.get_origin(container) is dict and len(args) == 2 else None
+
+
+def numbers_as_text(model: type[BaseModel], node: Any) -> Any:
+    """``node`` with every number (not a bool) in a text field as its text, as LiteLLM
+    reads ``api_key: 12345`` or ``model_name: 2025`` (a YAML number where text is meant)."""
+    if not isinstance(node, Mapping):
+        return node
+    out: dict[Any, Any] = {}
+    for key, value in node.items():
+        field = model.model_fields.get(str(key))
+        kind = _unwrapped(field.annotation) if field is not None else None
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            out[key] = numbers_as_text(kind, value)
+        elif isinstance(value, list) and isinstance(_item_type(kind), type):
+            item = _item_type(kind)
+            out[key] = [
+                numbers_as_text(item, entry) if issubclass(item, BaseModel) else entry
+                for entry in value
+            ]
+        elif _takes_text(field) and isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = str(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _takes_text(field: Any) -> bool:
+    """Whether a field takes text and no number (``str``, ``SecretStr``, optional or not)."""
+    if field is None:
+        return False
+    options = typing.get_args(field.annotation) or (field.annotation,)
+    options = tuple(o for o in options if o is not type(None))
+    text = {str, SecretStr}
+    return bool(options) and all(option in text for option in options)

@@ -12,7 +12,7 @@ import yaml
 from pydantic import SecretStr, ValidationError
 
 from gateway.config.defaults import EMBEDDED_CONFIG, EMBEDDED_SOURCE
-from gateway.config.envrefs import declared, resolve_env_refs
+from gateway.config.envrefs import declared, numbers_as_text, resolve_env_refs
 from gateway.config.model import (
     DEFAULT_MAX_REQUEST_SIZE_MB,
     DEFAULT_NUM_RETRIES,
@@ -115,7 +115,7 @@ def build_config(
         else:
             unread.append(f"{problem} (a key the gateway does not read; left empty)")
     try:
-        file = ConfigFile.model_validate(resolved)
+        file = ConfigFile.model_validate(numbers_as_text(ConfigFile, resolved))
     except ValidationError as exc:
         problems.extend(_format_validation_error(exc))
         raise ConfigError(source, problems) from exc
