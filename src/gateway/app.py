@@ -48,6 +48,7 @@ from gateway.ledger.responses_store import ResponsesStore
 from gateway.ledger.service import SpendLedger, build_ledger
 from gateway.ledger.settings import LedgerSettings, ledger_settings
 from gateway.ledger.vault import Vault, salt_key_from
+from gateway.observability.labels import MetricLabels
 from gateway.observability.metrics import Metrics
 from gateway.observability.router_metrics import MetricsObserver
 from gateway.observability.status import RUN_DIR_ENV, RunDir, WorkerHeartbeat
@@ -143,7 +144,7 @@ def build_data_plane(
         health_checks_file=_health_checks_file(config, env),
         events=events,
         responses=_responses_state(responses, config),
-        wildcard_ids=wildcard_ids,
+        metric_labels=MetricLabels(groups.public_names(), wildcard_ids),
     )
 
 

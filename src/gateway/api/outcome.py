@@ -114,8 +114,15 @@ def record(plane: DataPlane, exchange: Exchange) -> None:
     upstream = trace.upstream_seconds if trace is not None else 0.0
     overhead = max(0.0, spend.latency_ms / 1000.0 - upstream)
     requested = (trace.requested_group if trace is not None else "") or spend.model_group
-    deployment = plane.wildcard_ids.configured(spend.deployment_id) if spend.deployment_id else None
-    plane.metrics.request_finished(spend, overhead, upstream, requested, deployment)
+    labels = plane.metric_labels
+    plane.metrics.request_finished(
+        spend,
+        overhead,
+        upstream,
+        group=labels.group(spend.model_group),
+        requested_group=labels.group(requested),
+        deployment=labels.deployment(spend.deployment_id),
+    )
     if plane.cache is not None:
         plane.metrics.cache_lookup(exchange.cache_hit)
     if plane.events is not None:

@@ -11,6 +11,7 @@ from gateway.cache.response_cache import ResponseCache
 from gateway.config.wildcards import WildcardIds
 from gateway.ledger.prices import PriceBook
 from gateway.ledger.service import SpendLedger
+from gateway.observability.labels import MetricLabels
 from gateway.observability.metrics import Metrics
 from gateway.observability.webhooks import EventSinks
 from gateway.router.router import Router
@@ -43,5 +44,5 @@ class DataPlane:
     events: EventSinks | None = None
     # The Responses API's stored state and what it learnt of upstreams (outlives reloads).
     responses: ResponsesState = field(default_factory=lambda: ResponsesState(store=None))
-    # Which configured deployment a wildcard's concrete deployment is (for metric labels).
-    wildcard_ids: WildcardIds = field(default_factory=lambda: WildcardIds(()))
+    # Metric labels from what the config names (a caller's made-up names never mint series).
+    metric_labels: MetricLabels = field(default_factory=lambda: MetricLabels((), WildcardIds(())))

@@ -210,10 +210,13 @@ class Metrics:
         record: SpendRecord,
         overhead_s: float,
         upstream_s: float,
+        *,
+        group: str,
         requested_group: str,
         deployment: str | None = None,
     ) -> None:
-        """``deployment``: the label for the record's deployment (its configured id)."""
+        """``group``, ``requested_group`` and ``deployment``: the labels for the record's
+        groups and deployment, from what the config names (``observability.labels``)."""
         provider = record.provider or "none"
         # A wildcard's model is the caller's to name: only one an upstream served is a label.
         wildcard = deployment is not None and deployment != record.deployment_id
@@ -221,7 +224,6 @@ class Metrics:
         if wildcard and record.status >= 400:
             model = "unknown"
         deployment = deployment or record.deployment_id or "none"
-        group = record.model_group or "none"
         self._requests(
             group, deployment, provider, status_class(record.status), record.error_type or "none"
         ).inc()

@@ -16,6 +16,7 @@ when the fleet shares state.
 from __future__ import annotations
 
 import enum
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -66,11 +67,32 @@ class _Breaker:
     failures: dict[str, deque[float]] = field(default_factory=dict)
 
 
+# Past this many breakers, those with nothing left to say are dropped: a wildcard's
+# concrete deployments are per requested name, and made-up names must not pile up.
+MAX_BREAKERS = 4096
+
+
 class InProcessCooldowns:
     """A ``CooldownStore`` for one process (the single-node default)."""
 
     def __init__(self) -> None:
         self._breakers: dict[str, _Breaker] = {}
+
+    def _make_room(self, now: float) -> None:
+        """Drop breakers whose cooldown is over, with no probe in flight and no failure
+        within the last minute (dropping one reads as healthy, as it would be)."""
+        if len(self._breakers) < MAX_BREAKERS:
+            return
+        recent = now - 60.0
+        spent = [
+            deployment_id
+            for deployment_id, breaker in self._breakers.items()
+            if not breaker.probing
+            and breaker.until < now
+            and not any(times and times[-1] > recent for times in breaker.failures.values())
+        ]
+        for deployment_id in spent:
+            del self._breakers[deployment_id]
 
     def health(self, deployment_id: str, now: float) -> tuple[Health, Cooling | None]:
         breaker = self._breakers.get(deployment_id)
@@ -99,6 +121,8 @@ class InProcessCooldowns:
     def record_failure(
         self, deployment_id: str, error_class: str, allowed: int, window: float, now: float
     ) -> bool:
+        if deployment_id not in self._breakers:
+            self._make_room(now)
         breaker = self._breakers.setdefault(deployment_id, _Breaker())
         times = breaker.failures.setdefault(error_class, deque())
         times.append(now)
@@ -108,6 +132,8 @@ class InProcessCooldowns:
         return len(times) > allowed
 
     def cool(self, deployment_id: str, until: float, reason: str) -> Cooling:
+        if deployment_id not in self._breakers:
+            self._make_room(time.time())
         breaker = self._breakers.setdefault(deployment_id, _Breaker())
         breaker.probing = False
         if until > breaker.until:
