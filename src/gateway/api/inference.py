@@ -16,6 +16,7 @@ from gateway.api.parse import (
     check_content_type,
     parse_json_object,
     pop_gateway_options,
+    pop_request_tags,
     wants_usage,
 )
 from gateway.api.services import DataPlane
@@ -54,6 +55,7 @@ async def _serve(
         body["model"] = path_model
     model, stream = check_body(operation, body)
     exchange.note_body(model, stream, body.get("user"))
+    tags = pop_request_tags(body)
     fallbacks, disable_fallbacks, timeout = pop_gateway_options(body)
     exchange.admission = await admit(plane, exchange.caller, model, fallbacks)
     ticket = open_ticket(plane, operation, model, body, headers)
@@ -71,6 +73,7 @@ async def _serve(
         timeout=timeout or plane.request_timeout,
         fallbacks=fallbacks,
         disable_fallbacks=disable_fallbacks,
+        tags=tags,
     )
     exchange.trace = request.trace
     if stream:

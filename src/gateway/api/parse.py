@@ -15,7 +15,7 @@ from gateway.errors import InvalidRequest, UnsupportedMediaType
 from gateway.providers.base import Operation
 
 # Fields that steer the gateway itself and never reach a provider.
-GATEWAY_FIELDS = ("fallbacks", "disable_fallbacks", "metadata", "timeout", "num_retries")
+GATEWAY_FIELDS = ("fallbacks", "disable_fallbacks", "metadata", "timeout", "num_retries", "tags")
 
 
 def check_content_type(headers: RequestHeaders) -> None:
@@ -119,6 +119,20 @@ def _check_messages(messages: Any) -> None:
                 f"Missing required parameter: 'messages[{index}].role'.",
                 param=f"messages[{index}].role",
             )
+
+
+def pop_request_tags(body: dict[str, Any]) -> tuple[str, ...] | None:
+    """The request's routing tags: the body's ``tags`` (taken out: no provider takes it),
+    else ``metadata.tags`` (LiteLLM reads both)."""
+    tags = body.pop("tags", None)
+    if tags is None:
+        metadata = body.get("metadata")
+        tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    if tags is None:
+        return None
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise InvalidRequest("Invalid 'tags': expected an array of strings.", param="tags")
+    return tuple(tags)
 
 
 def pop_gateway_options(body: dict[str, Any]) -> tuple[list[str] | None, bool, float | None]:

@@ -29,7 +29,12 @@ from gateway.api.formats.responses_stream import TERMINAL_EVENTS
 from gateway.api.http import JSON_HEADERS, Incoming, read_body, send_bytes
 from gateway.api.inference import routed_headers
 from gateway.api.outcome import Exchange, accounting
-from gateway.api.parse import check_content_type, parse_json_object, pop_routing_options
+from gateway.api.parse import (
+    check_content_type,
+    parse_json_object,
+    pop_request_tags,
+    pop_routing_options,
+)
 from gateway.api.responses_cache import remember_response, serve_cached_response
 from gateway.api.responses_turn import ResponsesTurn
 from gateway.api.services import DataPlane
@@ -78,6 +83,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
     except TranslationError as exc:
         raise InvalidRequest(exc.message, param=exc.param) from None
     exchange.note_body(model, stream, body.get("user") or body.get("safety_identifier"))
+    tags = pop_request_tags(body)
     fallbacks, disable_fallbacks, timeout = pop_routing_options(body)
     exchange.admission = await admit(plane, caller, model, fallbacks)
     state = plane.responses
@@ -98,6 +104,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
         fallbacks=fallbacks,
         disable_fallbacks=disable_fallbacks,
         prefer=prior.deployment_id if prior is not None else None,
+        tags=tags,
     )
     exchange.trace = request.trace
     keeper = _Keeper(plane, caller, turn, items, request.trace) if store else None

@@ -46,6 +46,16 @@ def alias_group(target: str | AliasTarget) -> str:
     return target if isinstance(target, str) else target.model
 
 
+RoutingStrategyName = Literal[
+    "simple-shuffle",
+    "least-busy",
+    "latency-based-routing",
+    "usage-based-routing",
+    "usage-based-routing-v2",
+    "cost-based-routing",
+]
+
+
 class LiteLLMParams(Section):
     model: str
     # LiteLLM's explicit provider: wins over the model's prefix and any inference.
@@ -86,6 +96,9 @@ class LiteLLMParams(Section):
     aws_region_name: str | None = None
     aws_profile_name: str | None = None
     aws_bedrock_runtime_endpoint: str | None = None
+    # Tag-based routing (router_settings.enable_tag_filtering): the tags this deployment
+    # serves; "default" marks the deployments for requests whose tags match none.
+    tags: list[str] | None = None
     # The mock provider (``model: mock/...``): a local answer, no network.
     mock_response: str | None = None
     mock_latency_ms: float = Field(default=0.0, ge=0)
@@ -125,6 +138,8 @@ class ModelInfo(Section):
     # The endpoints the upstream itself serves (LiteLLM's field): "/v1/responses" here
     # sends Responses API requests to it as they are, whatever its provider.
     supported_endpoints: list[str] | None = None
+    # Per group (any deployment of the group may say it): its routing strategy.
+    routing_strategy: RoutingStrategyName | None = None
 
 
 class ModelEntry(Section):
@@ -151,8 +166,33 @@ class RetryBudget(Section):
     window_seconds: float = Field(default=10.0, gt=0, le=3600)
 
 
+class RoutingStrategyArgs(Section):
+    """``routing_strategy_args``: LiteLLM's names where it has them, then the gateway's."""
+
+    # latency-based-routing: a latency estimate older than this is forgotten (the
+    # deployment is tried again), and deployments within this share of the fastest
+    # count as fast (one of them is picked at random).
+    ttl: float = Field(default=3600.0, gt=0)
+    lowest_latency_buffer: float = Field(default=0.0, ge=0, le=10)
+    # The weight of the newest latency sample in a deployment's moving average, and how
+    # long a deployment may go without a request before one is sent to re-measure it.
+    latency_ewma_alpha: float = Field(default=0.3, gt=0, le=1)
+    explore_after_s: float = Field(default=10.0, gt=0)
+
+
 class RouterSettings(Section):
-    routing_strategy: Literal["simple-shuffle"] = "simple-shuffle"
+    routing_strategy: RoutingStrategyName = "simple-shuffle"
+    routing_strategy_args: RoutingStrategyArgs = Field(default_factory=RoutingStrategyArgs)
+    # Per group, over routing_strategy (model_info.routing_strategy says the same).
+    model_group_routing_strategy: dict[str, RoutingStrategyName] = Field(default_factory=dict)
+    # Tags on deployments (litellm_params.tags) and requests (body tags, metadata.tags):
+    # a tagged request goes only to deployments with its tags (any of them, or all of
+    # them when tag_filtering_match_any is false).
+    enable_tag_filtering: bool = False
+    tag_filtering_match_any: bool = True
+    # The longest a deployment that keeps failing its probes is cooled down for (each
+    # failed probe in a row doubles the cooldown up to this).
+    max_cooldown_time: float = Field(default=300.0, gt=0)
     num_retries: int | None = Field(default=None, ge=0, le=20)
     timeout: float | None = Field(default=None, gt=0)
     allowed_fails: int | None = Field(default=None, ge=0)

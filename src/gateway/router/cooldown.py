@@ -7,6 +7,10 @@ States::
     probe ready --(the next real request claims it)--> probing (others keep away)
     probing --success--> closed          probing --failure--> cooling again
 
+A failed probe cools for the longer of ``cooldown_time`` and the upstream's
+``Retry-After``, doubled for each probe failed in a row before it (up to
+``max_cooldown_time``); the first success forgets them.
+
 Re-cooling a cooling deployment extends its deadline, never shortens it.
 Times are wall-clock seconds so that a shared store means the same thing on
 every instance. State goes through ``CooldownStore``: in process here, on Redis
@@ -49,8 +53,14 @@ class CooldownStore(Protocol):
     ) -> bool:
         """Count a failure; True when it is one more than ``allowed`` within ``window``."""
 
-    def cool(self, deployment_id: str, until: float, reason: str) -> Cooling:
-        """Cool the deployment down until ``until`` (extending a longer one is a no-op)."""
+    def cool(
+        self, deployment_id: str, until: float, reason: str, *, probe_failed: bool = False
+    ) -> Cooling:
+        """Cool the deployment down until ``until`` (extending a longer one is a no-op);
+        ``probe_failed`` counts one more failed probe in a row."""
+
+    def failed_probes(self, deployment_id: str) -> int:
+        """Probes failed in a row since the deployment last served (0 when healthy)."""
 
     def record_success(self, deployment_id: str) -> bool:
         """A request succeeded; True when this closed a half-open breaker."""
@@ -64,6 +74,7 @@ class _Breaker:
     until: float = 0.0
     reason: str = ""
     probing: bool = False
+    failed_probes: int = 0
     failures: dict[str, deque[float]] = field(default_factory=dict)
 
 
@@ -131,17 +142,25 @@ class InProcessCooldowns:
             times.popleft()
         return len(times) > allowed
 
-    def cool(self, deployment_id: str, until: float, reason: str) -> Cooling:
+    def cool(
+        self, deployment_id: str, until: float, reason: str, *, probe_failed: bool = False
+    ) -> Cooling:
         if deployment_id not in self._breakers:
             self._make_room(time.time())
         breaker = self._breakers.setdefault(deployment_id, _Breaker())
         breaker.probing = False
+        if probe_failed:
+            breaker.failed_probes += 1
         if until > breaker.until:
             breaker.until = until
             breaker.reason = reason
         # The failures that tripped the breaker are spent.
         breaker.failures.clear()
         return Cooling(breaker.until, breaker.reason)
+
+    def failed_probes(self, deployment_id: str) -> int:
+        breaker = self._breakers.get(deployment_id)
+        return breaker.failed_probes if breaker is not None else 0
 
     def record_success(self, deployment_id: str) -> bool:
         breaker = self._breakers.get(deployment_id)

@@ -52,8 +52,16 @@ class Failures:
             return
         now = time.time()
         cooldown_time = self.cooldown_time(deployment)
-        if probing or verdict.cooldown is Cooldown.AT_ONCE:
-            reason = "its half-open probe failed" if probing else f"{error.label} from upstream"
+        if probing:
+            seconds = self.probe_cooldown(deployment, error, cooldown_time)
+            in_row = self._cooldowns.failed_probes(deployment.id) + 1
+            reason = "its half-open probe failed" + (f" ({in_row} in a row)" if in_row > 1 else "")
+            self.cool(
+                group, deployment, now + seconds, f"{reason}: {error.message}", probe_failed=True
+            )
+            return
+        if verdict.cooldown is Cooldown.AT_ONCE:
+            reason = f"{error.label} from upstream"
             self.cool(group, deployment, now + cooldown_time, f"{reason}: {error.message}")
             return
         if verdict.cooldown is Cooldown.AT_ONCE_IF_GROUP_HAS_OTHERS and len(group.deployments) > 1:
@@ -80,9 +88,30 @@ class Failures:
                 f"{allowed + 1} failures within {window:g}s, last: {error.label}",
             )
 
-    def cool(self, group: ModelGroup, deployment: Deployment, until: float, reason: str) -> None:
-        cooling = self._cooldowns.cool(deployment.id, until, reason[:300])
+    def cool(
+        self,
+        group: ModelGroup,
+        deployment: Deployment,
+        until: float,
+        reason: str,
+        *,
+        probe_failed: bool = False,
+    ) -> None:
+        cooling = self._cooldowns.cool(
+            deployment.id, until, reason[:300], probe_failed=probe_failed
+        )
         self._observer.cooled_down(group.name, deployment.id, cooling)
+
+    def probe_cooldown(
+        self, deployment: Deployment, error: UpstreamError, cooldown_time: float
+    ) -> float:
+        """The longer of ``cooldown_time`` and the upstream's Retry-After, doubled for each
+        probe already failed in a row, up to ``max_cooldown_time``."""
+        base = cooldown_time
+        if error.retry_after is not None:
+            base = max(base, min(error.retry_after, self._policy.max_retry_after_cooldown))
+        doublings = min(self._cooldowns.failed_probes(deployment.id), 30)
+        return min(base * float(2**doublings), max(base, self._policy.max_cooldown_time))
 
     def cooldown_time(self, deployment: Deployment) -> float:
         own = deployment.spec.info.cooldown_time
@@ -90,17 +119,25 @@ class Failures:
 
 
 class TrackedStream:
-    """A stream that reports how it ended: ``finished(usage)``, or ``failed(error)``."""
+    """A stream that reports how it ended: ``finished(usage)``, or ``failed(error)``; and
+    ``closed()`` exactly once, however it ended (done, failed, or dropped by the caller)."""
 
     def __init__(
         self,
         stream: ChunkStream,
         finished: Callable[[Usage | None], None],
         failed: Callable[[UpstreamError], None],
+        closed: Callable[[], None],
     ) -> None:
         self._stream = stream
         self._finished = finished
         self._failed = failed
+        self._closed: Callable[[], None] | None = closed
+
+    def _close(self) -> None:
+        closed, self._closed = self._closed, None
+        if closed is not None:
+            closed()
 
     async def __aiter__(self) -> AsyncIterator[StreamChunk]:
         usage: Usage | None = None
@@ -110,9 +147,17 @@ class TrackedStream:
                     usage = chunk.usage
                 yield chunk
         except UpstreamError as error:
+            self._close()
             self._failed(error)
             raise
+        finally:
+            self._close()
         self._finished(usage)
 
     async def aclose(self) -> None:
+        self._close()
         await self._stream.aclose()
+
+    def __del__(self) -> None:
+        # A stream dropped without being read or closed must not stay "in flight".
+        self._close()

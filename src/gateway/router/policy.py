@@ -20,8 +20,11 @@ class RouterPolicy:
     allowed_fails_policy: dict[str, int] = field(default_factory=dict)
     cooldown_time: float = DEFAULT_COOLDOWN_TIME_S
     max_retry_after_cooldown: float = 300.0
+    max_cooldown_time: float = 300.0
     max_fallbacks: int = DEFAULT_MAX_FALLBACKS
     pre_call_checks: bool = False
+    tag_filtering: bool = False
+    tag_match_any: bool = True
     retry_budget_ratio: float = 0.2
     retry_budget_min: int = 10
     retry_budget_window: float = 10.0
@@ -48,12 +51,15 @@ class RouterPolicy:
                 else DEFAULT_COOLDOWN_TIME_S
             ),
             max_retry_after_cooldown=settings.max_retry_after_cooldown,
+            max_cooldown_time=settings.max_cooldown_time,
             max_fallbacks=(
                 settings.max_fallbacks
                 if settings.max_fallbacks is not None
                 else DEFAULT_MAX_FALLBACKS
             ),
             pre_call_checks=settings.enable_pre_call_checks,
+            tag_filtering=settings.enable_tag_filtering,
+            tag_match_any=settings.tag_filtering_match_any,
             retry_budget_ratio=settings.retry_budget.ratio,
             retry_budget_min=settings.retry_budget.min_retries_per_window,
             retry_budget_window=settings.retry_budget.window_seconds,

@@ -25,6 +25,8 @@ class RouteRequest:
     # A deployment to try first when it is healthy (the one holding the request's
     # conversation state upstream); the others still serve when it cannot.
     prefer: str | None = None
+    # The request's tags (body ``tags`` or ``metadata.tags``), for tag-based routing.
+    tags: tuple[str, ...] | None = None
     # Filled in by the router as it walks, and kept by the caller even when the walk
     # fails, so a failed request is still accounted to the deployments it tried.
     trace: RouteTrace = field(default_factory=lambda: RouteTrace(model_group=""))

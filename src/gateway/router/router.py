@@ -32,6 +32,7 @@ from gateway.errors import (
     GatewayError,
     InvalidRequest,
     UpstreamError,
+    UpstreamTimeout,
 )
 from gateway.providers.base import ChunkStream, Operation, UpstreamCall, UpstreamResult, Usage
 from gateway.router.backoff import backoff_seconds
@@ -39,6 +40,7 @@ from gateway.router.budget import RetryBudget
 from gateway.router.chains import ChainPlanner, FallbackOverrides, NoOverrides
 from gateway.router.classify import FallbackKind, Retry, classify
 from gateway.router.cooldown import CooldownStore, InProcessCooldowns
+from gateway.router.cost import PriceOf
 from gateway.router.failures import Failures, TrackedStream
 from gateway.router.groups import Deployment, ModelGroup, ModelGroups
 from gateway.router.limits import UsageLimits
@@ -46,6 +48,8 @@ from gateway.router.observer import LoggingObserver, RouterObserver
 from gateway.router.policy import RouterPolicy
 from gateway.router.request import RouteRequest, RouteTrace
 from gateway.router.selection import Selector, all_cooling
+from gateway.router.stats import RoutingStats
+from gateway.router.strategy import Strategies
 from gateway.router.walk import GroupFailed, Unavailable, Walk
 from gateway.state.windows import MinuteWindows
 
@@ -70,6 +74,8 @@ class Router:
         overrides: FallbackOverrides | None = None,
         observer: RouterObserver | None = None,
         rng: random.Random | None = None,
+        stats: RoutingStats | None = None,
+        price_of: PriceOf | None = None,
     ) -> None:
         self._config = config
         self._groups = groups
@@ -83,9 +89,10 @@ class Router:
             self._policy.retry_budget_min,
             self._policy.retry_budget_window,
         )
-        self._selector = Selector(
-            self._policy, self._cooldowns, self._limits, rng or random.Random()
-        )
+        settings = config.file.router_settings
+        self._stats = stats or RoutingStats(settings.routing_strategy_args.latency_ewma_alpha)
+        self._strategies = Strategies(config, self._stats, rng or random.Random(), price_of)
+        self._selector = Selector(self._policy, self._cooldowns, self._limits, self._strategies)
         self._failures = Failures(self._policy, self._cooldowns, self._observer)
 
     @property
@@ -99,6 +106,14 @@ class Router:
     @property
     def cooldowns(self) -> CooldownStore:
         return self._cooldowns
+
+    @property
+    def stats(self) -> RoutingStats:
+        return self._stats
+
+    @property
+    def strategies(self) -> Strategies:
+        return self._strategies
 
     # --- entry points -------------------------------------------------------
 
@@ -117,6 +132,7 @@ class Router:
             stream,
             partial(self._charge_tokens, deployment),
             partial(self._stream_failed, deployment, trace.model_group),
+            partial(self._stats.ended, deployment.id),
         )
         return tracked, trace
 
@@ -273,11 +289,25 @@ class Router:
         trace.provider = deployment.provider.name
         trace.api_base = deployment.provider.api_base
         self._budget.record_attempt(deployment.id, now)
+        stats = self._stats
+        stats.started(deployment.id, now)
         started = time.monotonic()
+        opened = timed_out = False
         try:
-            return await attempt(deployment, call)
+            result = await attempt(deployment, call)
+            opened = True
+            return result
+        except UpstreamTimeout:
+            timed_out = True
+            raise
         finally:
-            trace.upstream_seconds += time.monotonic() - started
+            elapsed = time.monotonic() - started
+            trace.upstream_seconds += elapsed
+            if opened or timed_out:
+                # A deployment that times out is at least this slow: latency routing learns it.
+                stats.measured(deployment.id, elapsed, stream=call.stream, now=time.time())
+            if not (opened and call.stream):
+                stats.ended(deployment.id)  # an open stream ends in ``TrackedStream``
 
     def _check_deadline(self, walk: Walk) -> None:
         if time.monotonic() >= walk.request.deadline:
@@ -315,8 +345,12 @@ class Router:
     # --- bookkeeping ------------------------------------------------------------
 
     def _charge_tokens(self, deployment: Deployment, usage: Usage | None) -> None:
-        if usage is not None and deployment.spec.params.tpm is not None:
-            self._limits.add_tokens(deployment.id, usage.total_tokens, time.time())
+        if usage is None:
+            return
+        now = time.time()
+        self._stats.add_tokens(deployment.id, usage.total_tokens, now)
+        if deployment.spec.params.tpm is not None:
+            self._limits.add_tokens(deployment.id, usage.total_tokens, now)
 
     def _stream_failed(self, deployment: Deployment, group_name: str, error: UpstreamError) -> None:
         """A stream broke after its first chunk: it still counts against the deployment."""

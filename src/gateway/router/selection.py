@@ -8,7 +8,6 @@ be chosen, ``unavailable`` says why, as the error the group fails with.
 
 from __future__ import annotations
 
-import random
 import time
 
 from gateway.errors import ContextWindowExceeded, GatewayError, NoDeploymentAvailable, RateLimited
@@ -18,7 +17,8 @@ from gateway.router.groups import Deployment, ModelGroup
 from gateway.router.limits import UsageLimits
 from gateway.router.policy import RouterPolicy
 from gateway.router.precall import clearly_too_long, estimate_prompt_tokens
-from gateway.router.shuffle import pick
+from gateway.router.strategy import Strategies, Strategy
+from gateway.router.tags import tagged
 from gateway.router.walk import GroupFailed, Unavailable, Walk
 
 
@@ -28,12 +28,12 @@ class Selector:
         policy: RouterPolicy,
         cooldowns: CooldownStore,
         limits: UsageLimits,
-        rng: random.Random,
+        strategies: Strategies,
     ) -> None:
         self._policy = policy
         self._cooldowns = cooldowns
         self._limits = limits
-        self._rng = rng
+        self._strategies = strategies
 
     async def choose(
         self, group: ModelGroup, walk: Walk, tried: set[str], now: float
@@ -45,8 +45,10 @@ class Selector:
             return preferred, False
         # Tier by tier (lowest order first), an untried deployment beats one that
         # already failed this request; only when none is left is a failed one retried.
+        strategy = self._strategies.for_group(group)
+        stream = walk.request.stream
         retry_pool: list[Deployment] = []
-        for tier in group.tiers:
+        for tier in self.tiers(group, walk):
             ready, probes = self._eligible(tier, walk, now, unavailable)
             # A deployment whose cooldown just ended gets the next request as its probe.
             for deployment in probes:
@@ -55,15 +57,32 @@ class Selector:
                 ):
                     return deployment, True
             untried = [d for d in ready if d.id not in tried]
-            chosen = await self._pick_admitted(untried, now, unavailable)
+            chosen = await self._pick_admitted(strategy, untried, stream, now, unavailable)
             if chosen is not None:
                 return chosen, False
             if not retry_pool:
                 retry_pool = ready
-        chosen = await self._pick_admitted(retry_pool, now, unavailable)
+        chosen = await self._pick_admitted(strategy, retry_pool, stream, now, unavailable)
         if chosen is not None:
             return chosen, False
         return unavailable
+
+    def tiers(self, group: ModelGroup, walk: Walk) -> list[list[Deployment]]:
+        """The group's tiers, less the deployments the request's tags rule out."""
+        allowed = self._allowed(group, walk)
+        if allowed is None:
+            return group.tiers
+        tiers = [[d for d in tier if d.id in allowed] for tier in group.tiers]
+        return [tier for tier in tiers if tier]
+
+    def _allowed(self, group: ModelGroup, walk: Walk) -> frozenset[str] | None:
+        if not self._policy.tag_filtering:
+            return None
+        if group.name not in walk.allowed:
+            walk.allowed[group.name] = tagged(
+                group, walk.request.tags, match_any=self._policy.tag_match_any
+            )
+        return walk.allowed[group.name]
 
     async def _preferred(
         self, group: ModelGroup, walk: Walk, tried: set[str], now: float, unavailable: Unavailable
@@ -75,13 +94,21 @@ class Selector:
         deployment = next((d for d in group.deployments if d.id == wanted), None)
         if deployment is None or self._cooldowns.health(deployment.id, now)[0] is not Health.OK:
             return None
+        allowed = self._allowed(group, walk)
+        if allowed is not None and deployment.id not in allowed:
+            return None
         return deployment if await self._admit(deployment, now, unavailable) else None
 
     async def _pick_admitted(
-        self, candidates: list[Deployment], now: float, unavailable: Unavailable
+        self,
+        strategy: Strategy,
+        candidates: list[Deployment],
+        stream: bool,
+        now: float,
+        unavailable: Unavailable,
     ) -> Deployment | None:
         while candidates:
-            deployment = pick(candidates, self._rng)
+            deployment = strategy.pick(candidates, stream, now)
             if await self._admit(deployment, now, unavailable):
                 return deployment
             candidates = [d for d in candidates if d is not deployment]
@@ -127,7 +154,7 @@ class Selector:
     def any_available(self, group: ModelGroup, walk: Walk, *, exclude: set[str]) -> bool:
         """Whether a deployment outside ``exclude`` could take a request now."""
         now = time.time()
-        for tier in group.tiers:
+        for tier in self.tiers(group, walk):
             for deployment in tier:
                 if deployment.id in exclude:
                     continue

@@ -1,4 +1,4 @@
-"""simple-shuffle: a weighted random pick among the candidates."""
+"""simple-shuffle: a weighted random pick among the candidates (the default)."""
 
 from __future__ import annotations
 
@@ -17,3 +17,13 @@ def pick(candidates: Sequence[Deployment], rng: random.Random) -> Deployment:
         weights = [d.pick_weight if d.pick_weight is not None else 1.0 for d in candidates]
         return rng.choices(candidates, weights=weights, k=1)[0]
     return candidates[rng.randrange(len(candidates))]
+
+
+class SimpleShuffle:
+    name = "simple-shuffle"
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+
+    def pick(self, candidates: Sequence[Deployment], stream: bool, now: float) -> Deployment:
+        return pick(candidates, self._rng)

@@ -21,6 +21,8 @@ class Walk:
     # Unavailability seen in the group asked for (for the last-resort probe).
     primary_cooling: dict[str, Cooling] = field(default_factory=dict)
     primary_limited: bool = False
+    # Per group, the deployments its tags allow (None: all), worked out once per walk.
+    allowed: dict[str, frozenset[str] | None] = field(default_factory=dict)
 
     def note(self, group: str, deployment_id: str, error: GatewayError) -> None:
         status = getattr(error, "upstream_status", None) or error.http_status()

@@ -75,7 +75,11 @@ class LocalCooldowns(Protocol[H_co, C_co]):
         self, deployment_id: str, error_class: str, allowed: int, window: float, now: float
     ) -> bool: ...
 
-    def cool(self, deployment_id: str, until: float, reason: str) -> C_co: ...
+    def cool(
+        self, deployment_id: str, until: float, reason: str, *, probe_failed: bool = False
+    ) -> C_co: ...
+
+    def failed_probes(self, deployment_id: str) -> int: ...
 
     def record_success(self, deployment_id: str) -> bool: ...
 
@@ -137,10 +141,15 @@ class FleetCooldowns(Generic[H, C]):
             )
         return tripped
 
-    def cool(self, deployment_id: str, until: float, reason: str) -> C:
-        cooling = self._local.cool(deployment_id, until, reason)
+    def cool(
+        self, deployment_id: str, until: float, reason: str, *, probe_failed: bool = False
+    ) -> C:
+        cooling = self._local.cool(deployment_id, until, reason, probe_failed=probe_failed)
         self._writer.submit(partial(self._share, deployment_id, cooling.until, cooling.reason))
         return cooling
+
+    def failed_probes(self, deployment_id: str) -> int:
+        return self._local.failed_probes(deployment_id)
 
     def record_success(self, deployment_id: str) -> bool:
         return self._local.record_success(deployment_id)
