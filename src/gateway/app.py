@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from gateway.config.loader import (
     build_config,
     read_config_file,
 )
-from gateway.config.model import GatewayConfig
+from gateway.config.model import DeploymentSpec, GatewayConfig
 from gateway.config.settings import CONFIG_PATH_ENV, ROLE_ENV, EnvSettings, Role
 from gateway.config.wildcards import WildcardIds, is_pattern
 from gateway.config_reload import ConfigReloader
@@ -59,6 +60,7 @@ from gateway.router.cooldown import CooldownStore, InProcessCooldowns
 from gateway.router.groups import ModelGroups
 from gateway.router.observer import FanOutObserver, LoggingObserver
 from gateway.router.router import Router
+from gateway.router.stats import RoutingStats
 from gateway.router.wildcards import WildcardGroups
 from gateway.state.counters import FleetSlots, FleetSpend
 from gateway.state.events import Invalidate
@@ -95,6 +97,7 @@ def build_data_plane(
     cache: ResponseCache | None = None,
     gate: KeyGate | None = None,
     responses: ResponsesState | None = None,
+    routing_stats: RoutingStats | None = None,
 ) -> DataPlane:
     """A data plane for ``config``. What must outlive a config reload (the cooldowns, the
     response cache, the key gate) is passed in; without it, fresh ones are made."""
@@ -120,6 +123,7 @@ def build_data_plane(
     # Shared state: the router reads local views; the fleet keeps them in step.
     if cooldowns is None:
         cooldowns = _cooldowns(shared)
+    prices = PriceBook(config.deployments, load_shipped_prices())
     router = Router(
         config,
         groups,
@@ -127,7 +131,16 @@ def build_data_plane(
         cooldowns=cooldowns,
         limits=shared.limits if shared is not None else None,
         overrides=shared.overrides if shared is not None else None,
+        stats=routing_stats,
+        price_of=partial(_price_per_token, prices),
     )
+    # The load-reading strategies see the fleet's load when the fleet shares a Redis.
+    router.stats.configure(
+        config.file.router_settings.routing_strategy_args.latency_ewma_alpha,
+        shared_with_fleet=router.strategies.needs_fleet_stats,
+    )
+    if shared is not None and router.strategies.needs_fleet_stats:
+        shared.share_routing_load(router.stats.snapshot, router.stats.absorb)
     return DataPlane(
         router=router,
         auth=MasterKeyAuth(master_key, gate),
@@ -137,7 +150,7 @@ def build_data_plane(
         models_by_id=by_id,
         metrics=metrics,
         ledger=ledger,
-        prices=PriceBook(config.deployments, load_shipped_prices()),
+        prices=prices,
         metrics_need_auth=config.file.litellm_settings.require_auth_for_metrics_endpoint,
         cache=cache if cache is not None else build_response_cache(cache_settings(config), shared),
         shared=shared,
@@ -154,6 +167,11 @@ def _responses_state(state: ResponsesState | None, config: GatewayConfig) -> Res
         return ResponsesState(store=None, drop_params=config.drop_params)
     state.drop_params = config.drop_params
     return state
+
+
+def _price_per_token(prices: PriceBook, spec: DeploymentSpec) -> float | None:
+    price = prices.lookup(spec.id, spec.model)
+    return None if price is None else price.input + price.output
 
 
 def _cooldowns(shared: SharedState | None) -> CooldownStore:
@@ -193,6 +211,7 @@ class GatewayApp:
         self._data: DataPlaneApp | None = None
         self._metrics: Metrics | None = None
         self._cooldowns: CooldownStore | None = None
+        self._routing_stats: RoutingStats | None = None
         self._cache: ResponseCache | None = None
         self._gate: KeyGate | None = None
         self._budgets: BudgetBook | None = None
@@ -261,6 +280,7 @@ class GatewayApp:
         self._dependency_states["redis"] = lambda: shared.status
         self._events = self._build_events(config, self._pool)
         self._cooldowns = _cooldowns(shared)
+        self._routing_stats = RoutingStats()
         self._cache = build_response_cache(cache_settings(config), shared)
         lookups, admin = self._build_control_stores(config)
         self._responses = ResponsesState(store=self._build_responses_store(config))
@@ -330,6 +350,7 @@ class GatewayApp:
             cache=self._cache,
             gate=self._gate,
             responses=self._responses,
+            routing_stats=self._routing_stats,
         )
 
     def _on_sighup(self, reloader: ConfigReloader) -> None:

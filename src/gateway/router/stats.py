@@ -62,8 +62,14 @@ class Latency:
 class RoutingStats:
     def __init__(self, alpha: float = 0.3) -> None:
         self._alpha = alpha
+        self._shared = False
         self._local: dict[str, _Local] = {}
         self._fleet: dict[str, _Fleet] = {}
+
+    def configure(self, alpha: float, *, shared_with_fleet: bool) -> None:
+        """Settings from the config in effect (they may change on a reload)."""
+        self._alpha = alpha
+        self._shared = shared_with_fleet
 
     def _own(self, deployment_id: str) -> _Local:
         own = self._local.get(deployment_id)
@@ -143,8 +149,11 @@ class RoutingStats:
 
     # --- the fleet --------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """This process's figures, as JSON-ready lists (deployments with anything to say)."""
+    def snapshot(self) -> dict[str, Any] | None:
+        """This process's figures, as JSON-ready lists (deployments with anything to say);
+        None when no strategy in the config reads the fleet's load."""
+        if not self._shared:
+            return None
         return {
             deployment_id: [
                 own.in_flight,

@@ -18,6 +18,8 @@ class KeySpace:
         self.cooldowns = f"{tag}:cooldowns"
         self.overrides = f"{tag}:overrides"
         self.cache_prefix = f"{prefix}:cache:"
+        # Each process's routing load (in flight, latency, usage): one field per process.
+        self.routing_load = f"{prefix}:routing:load"
 
     def failures(self, deployment_id: str) -> str:
         return f"{self._tag}:failures:{deployment_id}"

@@ -13,7 +13,8 @@ import contextlib
 import logging
 import os
 import socket
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from gateway.state.bus import EventBus
 from gateway.state.connection import RedisConnection
@@ -24,6 +25,7 @@ from gateway.state.kv import SharedKV
 from gateway.state.limits import FleetLimits
 from gateway.state.overrides import FleetOverrides
 from gateway.state.settings import RedisSettings
+from gateway.state.snapshots import FleetSnapshots
 from gateway.state.writer import BackgroundWriter
 
 log = logging.getLogger("gateway.state")
@@ -68,6 +70,8 @@ class SharedState:
         self.origin = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
         self._redis = _Redis(settings, self.origin) if settings is not None else None
         redis = self._redis
+        self._snapshots: FleetSnapshots | None = None
+        self._started = False
         self.bus = redis.bus if redis is not None else EventBus(self.origin)
         self.overrides = FleetOverrides(
             self.bus,
@@ -127,12 +131,38 @@ class SharedState:
             keys=redis.keys,
         )
 
+    def share_routing_load(
+        self,
+        collect: Callable[[], dict[str, Any] | None],
+        absorb: Callable[[list[dict[str, Any]]], None],
+    ) -> bool:
+        """Exchange routing load snapshots with the fleet (once per process); False
+        without Redis."""
+        redis = self._redis
+        if redis is None:
+            return False
+        if self._snapshots is None:
+            self._snapshots = FleetSnapshots(
+                connection=redis.connection,
+                guard=redis.guard,
+                keys=redis.keys,
+                origin=self.origin,
+                collect=collect,
+                absorb=absorb,
+            )
+            if self._started:
+                self._snapshots.start()
+        return True
+
     async def start(self) -> None:
         """Start the background tasks; wait (briefly) for the first subscription and reload."""
         redis = self._redis
         if redis is None:
             log.info("shared state in process (no Redis configured)")
             return
+        self._started = True
+        if self._snapshots is not None:
+            self._snapshots.start()
         redis.guard.start()
         redis.writer.start()
         redis.bus.start()
@@ -164,6 +194,8 @@ class SharedState:
         redis = self._redis
         if redis is None:
             return
+        if self._snapshots is not None:
+            await self._snapshots.stop()
         await redis.bus.stop()
         await redis.writer.stop()
         await redis.guard.stop()
