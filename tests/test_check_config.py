@@ -303,3 +303,32 @@ def test_check_config_opens_no_connection(tmp_path: Path, listener: socket.socke
     connected = check_config(path, env, "--connect")
     assert connected.returncode == 0, connected.stdout + connected.stderr
     assert connections_made(listener) >= 1
+
+
+def test_check_config_explains_each_groups_routing(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(
+        """
+model_list:
+  - model_name: g
+    litellm_params: {model: mock/a, order: 1, rpm: 100, tags: [teamA]}
+    model_info: {id: first}
+  - model_name: g
+    litellm_params: {model: mock/b, order: 2, weight: 2}
+    model_info: {id: second}
+  - model_name: h
+    litellm_params: {model: mock/c}
+    model_info: {id: only, routing_strategy: cost-based-routing}
+router_settings:
+  routing_strategy: latency-based-routing
+  enable_tag_filtering: true
+  fallbacks: [{g: [h]}]
+"""
+    )
+    result = check_config(path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "routing: g: latency-based-routing; order 1: first (rpm 100; tags teamA) | then "
+        "order 2: second (weight 2); tag filtering (any tag matches); falls back to h"
+    ) in result.stdout
+    assert "routing: h: cost-based-routing; only" in result.stdout

@@ -141,6 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from gateway.checks import check_connectivity  # noqa: PLC0415
+    from gateway.config.routing_summary import routing_lines  # noqa: PLC0415
     from gateway.providers.registry import deployment_warnings  # noqa: PLC0415
 
     env = dict(os.environ)
@@ -159,6 +160,8 @@ def _check_config(args: argparse.Namespace) -> int:
     ]
     for note in loaded.notes:
         print(f"note: {note}")
+    for line in routing_lines(loaded.config):
+        print(line)
     for warning in warnings:
         print(f"warning: {warning}")
     failures: list[str] = []

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.config.model import GatewayConfig
-from gateway.config.schema import RoutingStrategyName
+from gateway.config.routing_summary import strategy_of
 from gateway.router.cost import CheapestFirst, PriceOf
 from gateway.router.groups import Deployment, ModelGroup
 from gateway.router.latency import LowestLatency
@@ -58,11 +58,9 @@ class Strategies:
         }
         self._made["usage-based-routing-v2"] = self._made["usage-based-routing"]
         self._default = self._made[settings.routing_strategy]
-        names: dict[str, RoutingStrategyName] = {}
-        for spec in config.deployments:
-            if spec.info.routing_strategy is not None:
-                names.setdefault(spec.model_group, spec.info.routing_strategy)
-        names.update(settings.model_group_routing_strategy)
+        names: dict[str, str] = dict(settings.model_group_routing_strategy)
+        for group in config.group_names():
+            names[group] = strategy_of(config, group)
         self._by_group = {group: self._made[name] for group, name in names.items()}
         self.names_in_use = frozenset({settings.routing_strategy, *names.values()})
 
