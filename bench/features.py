@@ -148,6 +148,35 @@ VARIANTS = {
             request="responses",
         ),
         Variant(
+            "latency-routing",
+            "base + router_settings.routing_strategy: latency-based-routing (a moving "
+            "average per deployment, power of two choices over latency x in flight)",
+            router_settings={"routing_strategy": "latency-based-routing"},
+        ),
+        Variant(
+            "least-busy",
+            "base + routing_strategy: least-busy (fewest requests in flight)",
+            router_settings={"routing_strategy": "least-busy"},
+        ),
+        Variant(
+            "usage-routing",
+            "base + routing_strategy: usage-based-routing-v2 (most rpm/tpm headroom this "
+            "minute)",
+            router_settings={"routing_strategy": "usage-based-routing-v2"},
+        ),
+        Variant(
+            "cost-routing",
+            "base + routing_strategy: cost-based-routing (cheapest by price per token)",
+            router_settings={"routing_strategy": "cost-based-routing"},
+        ),
+        Variant(
+            "redis+least-busy",
+            "redis + routing_strategy: least-busy: the fleet's load exchanged on Redis four "
+            "times a second, off the request path",
+            router_settings={"routing_strategy": "least-busy"},
+            redis=True,
+        ),
+        Variant(
             "redis+cache",
             "redis + litellm_settings.cache: true, cache_params.type: redis; every lookup "
             "misses (and the answer is stored on Redis)",

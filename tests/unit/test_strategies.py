@@ -10,6 +10,7 @@ from router_harness import RouterUnderTest, deployment
 
 from gateway.config.loader import ConfigError, build_config
 from gateway.errors import UpstreamServerError
+from gateway.router.stats import MAX_TRACKED, RoutingStats
 
 
 def two(group: str = "g", **params: object) -> list[dict[str, object]]:
@@ -133,3 +134,13 @@ def test_model_info_names_a_group_strategy() -> None:
         [deployment("g", "a", model_info={"routing_strategy": "cost-based-routing"})]
     )
     assert harness.router.strategies.name_for("g") == "cost-based-routing"
+
+
+def test_the_load_figures_forget_idle_deployments_past_their_bound() -> None:
+    stats = RoutingStats()
+    stats.started("busy", 0.0)
+    for index in range(MAX_TRACKED * 2):
+        stats.started(f"made-up-{index}", 0.0)
+        stats.ended(f"made-up-{index}")
+    assert len(stats) <= MAX_TRACKED
+    assert stats.in_flight("busy") == 1  # what is in flight is never forgotten

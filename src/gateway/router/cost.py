@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from gateway.config.model import DeploymentSpec
 from gateway.router.groups import Deployment
 
+MAX_PRICED = 4096
 # A deployment's input + output price per token, or None when unknown.
 PriceOf = Callable[[DeploymentSpec], float | None]
 
@@ -29,6 +30,8 @@ class CheapestFirst:
     def price(self, deployment: Deployment) -> float:
         price = self._prices.get(deployment.id)
         if price is None:
+            if len(self._prices) >= MAX_PRICED:
+                self._prices.clear()  # wildcard deployments: one per name asked
             known = self._price_of(deployment.spec)
             price = self._prices[deployment.id] = math.inf if known is None else known
         return price

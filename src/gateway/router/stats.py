@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 WINDOW_S = 60.0
+# Past this many deployments, those idle are forgotten: a wildcard's concrete
+# deployments are per requested name, and made-up names must not pile up.
+MAX_TRACKED = 4096
 # A process whose snapshot is older than this is gone: its load no longer counts.
 STALE_SNAPSHOT_S = 5.0
 
@@ -66,6 +69,10 @@ class RoutingStats:
         self._local: dict[str, _Local] = {}
         self._fleet: dict[str, _Fleet] = {}
 
+    def __len__(self) -> int:
+        """How many deployments this process keeps figures for."""
+        return len(self._local)
+
     def configure(self, alpha: float, *, shared_with_fleet: bool) -> None:
         """Settings from the config in effect (they may change on a reload)."""
         self._alpha = alpha
@@ -74,8 +81,14 @@ class RoutingStats:
     def _own(self, deployment_id: str) -> _Local:
         own = self._local.get(deployment_id)
         if own is None:
+            if len(self._local) >= MAX_TRACKED:
+                self._forget_idle()
             own = self._local[deployment_id] = _Local()
         return own
+
+    def _forget_idle(self) -> None:
+        for deployment_id in [d for d, own in self._local.items() if not own.in_flight]:
+            del self._local[deployment_id]
 
     # --- what the router reports -------------------------------------------------
 
