@@ -160,8 +160,7 @@ VARIANTS = {
         ),
         Variant(
             "usage-routing",
-            "base + routing_strategy: usage-based-routing-v2 (most rpm/tpm headroom this "
-            "minute)",
+            "base + routing_strategy: usage-based-routing-v2 (most rpm/tpm headroom this minute)",
             router_settings={"routing_strategy": "usage-based-routing-v2"},
         ),
         Variant(
