@@ -315,13 +315,14 @@ model_list:
     model_info: {id: first}
   - model_name: g
     litellm_params: {model: mock/b, order: 2, weight: 2}
-    model_info: {id: second}
+    model_info: {id: second, hedge_after_ms: 250}
   - model_name: h
     litellm_params: {model: mock/c}
     model_info: {id: only, routing_strategy: cost-based-routing}
 router_settings:
   routing_strategy: latency-based-routing
   enable_tag_filtering: true
+  session_affinity: {ttl: 900}
   fallbacks: [{g: [h]}]
 """
     )
@@ -329,6 +330,7 @@ router_settings:
     assert result.returncode == 0, result.stderr
     assert (
         "routing: g: latency-based-routing; order 1: first (rpm 100; tags teamA) | then "
-        "order 2: second (weight 2); tag filtering (any tag matches); falls back to h"
+        "order 2: second (weight 2); tag filtering (any tag matches); session affinity "
+        "(ttl 900s); hedged after 250ms; falls back to h"
     ) in result.stdout
     assert "routing: h: cost-based-routing; only" in result.stdout

@@ -56,6 +56,7 @@ from gateway.observability.status import RUN_DIR_ENV, RunDir, WorkerHeartbeat
 from gateway.observability.webhooks import EventSinks, build_sinks
 from gateway.providers.registry import build_provider, deployment_warnings
 from gateway.providers.transport import UpstreamPool
+from gateway.router.affinity import PinStore
 from gateway.router.cooldown import CooldownStore, InProcessCooldowns
 from gateway.router.groups import ModelGroups
 from gateway.router.observer import FanOutObserver, LoggingObserver
@@ -64,6 +65,7 @@ from gateway.router.stats import RoutingStats
 from gateway.router.wildcards import WildcardGroups
 from gateway.state.counters import FleetSlots, FleetSpend
 from gateway.state.events import Invalidate
+from gateway.state.pins import LocalPins
 from gateway.state.settings import redis_settings
 from gateway.state.shared import SharedState
 from gateway.state.stream_buffer import RedisStreamBuffer
@@ -98,6 +100,7 @@ def build_data_plane(
     gate: KeyGate | None = None,
     responses: ResponsesState | None = None,
     routing_stats: RoutingStats | None = None,
+    pins: PinStore | None = None,
 ) -> DataPlane:
     """A data plane for ``config``. What must outlive a config reload (the cooldowns, the
     response cache, the key gate) is passed in; without it, fresh ones are made."""
@@ -133,6 +136,7 @@ def build_data_plane(
         overrides=shared.overrides if shared is not None else None,
         stats=routing_stats,
         price_of=partial(_price_per_token, prices),
+        pins=pins,
     )
     # The load-reading strategies see the fleet's load when the fleet shares a Redis.
     router.stats.configure(
@@ -174,6 +178,13 @@ def _price_per_token(prices: PriceBook, spec: DeploymentSpec) -> float | None:
     return None if price is None else price.input + price.output
 
 
+def _session_pins(shared: SharedState | None) -> PinStore:
+    """One process's session pins, kept across the fleet when it shares a Redis."""
+    local = LocalPins()
+    fleet = shared.share_pins(local) if shared is not None else None
+    return fleet if fleet is not None else local
+
+
 def _cooldowns(shared: SharedState | None) -> CooldownStore:
     local = InProcessCooldowns()
     shared_cooldowns = shared.share_cooldowns(local) if shared is not None else None
@@ -212,6 +223,7 @@ class GatewayApp:
         self._metrics: Metrics | None = None
         self._cooldowns: CooldownStore | None = None
         self._routing_stats: RoutingStats | None = None
+        self._pins: PinStore | None = None
         self._cache: ResponseCache | None = None
         self._gate: KeyGate | None = None
         self._budgets: BudgetBook | None = None
@@ -281,6 +293,7 @@ class GatewayApp:
         self._events = self._build_events(config, self._pool)
         self._cooldowns = _cooldowns(shared)
         self._routing_stats = RoutingStats()
+        self._pins = _session_pins(shared)
         self._cache = build_response_cache(cache_settings(config), shared)
         lookups, admin = self._build_control_stores(config)
         self._responses = ResponsesState(store=self._build_responses_store(config))
@@ -351,6 +364,7 @@ class GatewayApp:
             gate=self._gate,
             responses=self._responses,
             routing_stats=self._routing_stats,
+            pins=self._pins,
         )
 
     def _on_sighup(self, reloader: ConfigReloader) -> None:

@@ -29,6 +29,7 @@ from gateway.router.cooldown import InProcessCooldowns
 from gateway.router.groups import ModelGroups
 from gateway.router.request import RouteRequest
 from gateway.router.router import Router
+from gateway.state.pins import LocalPins
 from gateway.state.windows import MinuteWindows
 
 
@@ -99,6 +100,7 @@ class RouterUnderTest:
         self.config = build_config(data, {}, "unit").config
         self.providers = {spec.id: FakeProvider(spec.id) for spec in self.config.deployments}
         self.cooldowns = InProcessCooldowns()
+        self.pins = LocalPins()
         self.router = Router(
             self.config,
             ModelGroups(self.config, self.providers),
@@ -106,6 +108,7 @@ class RouterUnderTest:
             limits=MinuteWindows(),
             rng=random.Random(seed),
             price_of=lambda spec: spec.info.input_cost_per_token,
+            pins=self.pins,
         )
         self._serial = 0
 

@@ -28,6 +28,9 @@ class RequestHeaders:
     content_type: bytes | None = None
     content_length: int | None = None
     request_id: str | None = None
+    # A session's id, for session affinity (x-session-id, else Claude Code's own).
+    session_id: bytes | None = None
+    agent_session_id: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -58,6 +61,10 @@ def read_headers(scope: Scope) -> RequestHeaders:
                 raise InvalidRequest("Content-Length is not a number") from None
         elif name == b"x-request-id":
             found.request_id = _clean_request_id(value)
+        elif name == b"x-session-id":
+            found.session_id = value
+        elif name == b"x-claude-code-session-id":
+            found.agent_session_id = value
     return found
 
 

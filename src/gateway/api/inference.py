@@ -17,6 +17,7 @@ from gateway.api.parse import (
     parse_json_object,
     pop_gateway_options,
     pop_request_tags,
+    session_of,
     wants_usage,
 )
 from gateway.api.services import DataPlane
@@ -55,6 +56,7 @@ async def _serve(
         body["model"] = path_model
     model, stream = check_body(operation, body)
     exchange.note_body(model, stream, body.get("user"))
+    session = session_of(headers, body, body.get("user")) if plane.router.affinity_enabled else None
     tags = pop_request_tags(body)
     fallbacks, disable_fallbacks, timeout = pop_gateway_options(body)
     exchange.admission = await admit(plane, exchange.caller, model, fallbacks)
@@ -74,6 +76,7 @@ async def _serve(
         fallbacks=fallbacks,
         disable_fallbacks=disable_fallbacks,
         tags=tags,
+        session=session,
     )
     exchange.trace = request.trace
     if stream:

@@ -29,7 +29,7 @@ from gateway.api.formats.anthropic import (
 from gateway.api.http import JSON_HEADERS, Headers, Incoming, Send, read_body
 from gateway.api.inference import routed_headers
 from gateway.api.outcome import Exchange, accounting
-from gateway.api.parse import check_content_type, parse_json_object
+from gateway.api.parse import check_content_type, parse_json_object, session_of
 from gateway.api.services import DataPlane
 from gateway.api.sse import relay_stream
 from gateway.errors import GatewayError, InvalidRequest
@@ -60,6 +60,11 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
     stream = chat.get("stream") is True
     exchange.note_body(model, stream, _end_user(body))
     exchange.admission = await admit(plane, caller, model)
+    session = (
+        session_of(incoming.headers, body, _end_user(body))
+        if plane.router.affinity_enabled
+        else None
+    )
     timeout = plane.request_timeout
     route = RouteRequest(
         operation=Operation.CHAT,
@@ -69,6 +74,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
         request_id=request_id,
         deadline=incoming.arrived + timeout,
         timeout=timeout,
+        session=session,
     )
     exchange.trace = route.trace
     if stream:

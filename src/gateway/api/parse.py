@@ -135,6 +135,30 @@ def pop_request_tags(body: dict[str, Any]) -> tuple[str, ...] | None:
     return tuple(tags)
 
 
+# Longer session ids are cut (they are hashed into a pin's name anyway).
+MAX_SESSION_ID = 1024
+
+
+def session_of(headers: RequestHeaders, body: dict[str, Any], end_user: object) -> str | None:
+    """The session a request belongs to, for session affinity: the first of the
+    ``x-session-id`` header, ``x-claude-code-session-id``, the body's
+    ``prompt_cache_key``, ``metadata.session_id`` and the end user (the body's ``user``;
+    ``metadata.user_id`` on Anthropic's Messages API). Read before the gateway's own
+    fields leave the body."""
+    raw = headers.session_id or headers.agent_session_id
+    if raw:
+        return raw[:MAX_SESSION_ID].decode("latin-1")
+    metadata = body.get("metadata")
+    for value in (
+        body.get("prompt_cache_key"),
+        metadata.get("session_id") if isinstance(metadata, dict) else None,
+        end_user,
+    ):
+        if isinstance(value, str) and value:
+            return value[:MAX_SESSION_ID]
+    return None
+
+
 def pop_gateway_options(body: dict[str, Any]) -> tuple[list[str] | None, bool, float | None]:
     """Take the gateway's own fields out of the body: (fallbacks, disable, timeout)."""
     body.pop("metadata", None)

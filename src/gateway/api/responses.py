@@ -34,6 +34,7 @@ from gateway.api.parse import (
     parse_json_object,
     pop_request_tags,
     pop_routing_options,
+    session_of,
 )
 from gateway.api.responses_cache import remember_response, serve_cached_response
 from gateway.api.responses_turn import ResponsesTurn
@@ -83,6 +84,11 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
     except TranslationError as exc:
         raise InvalidRequest(exc.message, param=exc.param) from None
     exchange.note_body(model, stream, body.get("user") or body.get("safety_identifier"))
+    session = (
+        session_of(incoming.headers, body, body.get("user") or body.get("safety_identifier"))
+        if plane.router.affinity_enabled
+        else None
+    )
     tags = pop_request_tags(body)
     fallbacks, disable_fallbacks, timeout = pop_routing_options(body)
     exchange.admission = await admit(plane, caller, model, fallbacks)
@@ -105,6 +111,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
         disable_fallbacks=disable_fallbacks,
         prefer=prior.deployment_id if prior is not None else None,
         tags=tags,
+        session=session,
     )
     exchange.trace = request.trace
     keeper = _Keeper(plane, caller, turn, items, request.trace) if store else None

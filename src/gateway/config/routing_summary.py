@@ -19,6 +19,8 @@ def strategy_of(config: GatewayConfig, group: str) -> str:
 
 def routing_lines(config: GatewayConfig) -> list[str]:
     settings = config.file.router_settings
+    affinity = settings.affinity()
+    affinity_ttl = affinity.ttl if affinity.enabled else None
     lines = []
     for group in config.group_names():
         members = [spec for spec in config.deployments if spec.model_group == group]
@@ -26,6 +28,14 @@ def routing_lines(config: GatewayConfig) -> list[str]:
         if settings.enable_tag_filtering and any(spec.params.tags for spec in members):
             rule = "any" if settings.tag_filtering_match_any else "all"
             parts.append(f"tag filtering ({rule} tag matches)")
+        if affinity_ttl is not None and len(members) > 1:
+            parts.append(f"session affinity (ttl {affinity_ttl:g}s)")
+        hedge_ms = min(
+            (spec.info.hedge_after_ms for spec in members if spec.info.hedge_after_ms is not None),
+            default=settings.hedge_after_ms,
+        )
+        if hedge_ms is not None and len(members) > 1:
+            parts.append(f"hedged after {hedge_ms:g}ms")
         chain = config.fallbacks.get(group) or config.default_fallbacks
         if chain:
             parts.append("falls back to " + " -> ".join(chain))

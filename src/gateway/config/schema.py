@@ -138,8 +138,10 @@ class ModelInfo(Section):
     # The endpoints the upstream itself serves (LiteLLM's field): "/v1/responses" here
     # sends Responses API requests to it as they are, whatever its provider.
     supported_endpoints: list[str] | None = None
-    # Per group (any deployment of the group may say it): its routing strategy.
+    # Per group (any deployment of the group may say it): its routing strategy, and
+    # how long an unanswered request waits before a hedge is sent (over router_settings).
     routing_strategy: RoutingStrategyName | None = None
+    hedge_after_ms: float | None = Field(default=None, gt=0, le=600_000)
 
 
 class ModelEntry(Section):
@@ -180,6 +182,17 @@ class RoutingStrategyArgs(Section):
     explore_after_s: float = Field(default=10.0, gt=0)
 
 
+class SessionAffinity(Section):
+    """``session_affinity``: the requests of one session go to one deployment while it
+    is healthy (its prompt cache lives there)."""
+
+    enabled: bool = True
+    # A session unheard of for this long is forgotten (each request renews it).
+    ttl: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    # The most sessions one process remembers (the least recently used go first).
+    max_sessions: int = Field(default=100_000, ge=1, le=10_000_000)
+
+
 class RouterSettings(Section):
     routing_strategy: RoutingStrategyName = "simple-shuffle"
     routing_strategy_args: RoutingStrategyArgs = Field(default_factory=RoutingStrategyArgs)
@@ -193,6 +206,11 @@ class RouterSettings(Section):
     # The longest a deployment that keeps failing its probes is cooled down for (each
     # failed probe in a row doubles the cooldown up to this).
     max_cooldown_time: float = Field(default=300.0, gt=0)
+    # ``true``, or {enabled, ttl, max_sessions}: see SessionAffinity.
+    session_affinity: bool | SessionAffinity = False
+    # A request still unanswered after this long (a stream: without its first chunk) gets
+    # a second attempt on another deployment; the first answer wins. Off when unset.
+    hedge_after_ms: float | None = Field(default=None, gt=0, le=600_000)
     num_retries: int | None = Field(default=None, ge=0, le=20)
     timeout: float | None = Field(default=None, gt=0)
     allowed_fails: int | None = Field(default=None, ge=0)
@@ -224,6 +242,12 @@ class RouterSettings(Section):
     redis_timeout_ms: float = Field(default=50.0, gt=0, le=60_000)
     # Every key and channel starts with it, so several fleets can share one Redis.
     redis_key_prefix: str = Field(default="gateway", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
+    def affinity(self) -> SessionAffinity:
+        """``session_affinity`` in its full form (``true`` / ``false`` are shorthand)."""
+        if isinstance(self.session_affinity, bool):
+            return SessionAffinity(enabled=self.session_affinity)
+        return self.session_affinity
 
 
 class CacheParams(Section):

@@ -158,6 +158,13 @@ class Metrics:
             "Fallback hops, by source and target group and whether the target served.",
             ("from_group", "to_group", "outcome"),
         )
+        self.session_affinity = counter(
+            "gateway_session_affinity_total",
+            "Requests with a session under session_affinity: served by the session's "
+            "deployment (kept), a new session (pinned), moved off a deployment that could "
+            "not serve (moved), or served elsewhere for a limit with the pin kept (held).",
+            ("model_group", "outcome"),
+        )
         self.cooldowns = counter(
             "gateway_cooldowns_total",
             "Times a deployment was cooled down.",

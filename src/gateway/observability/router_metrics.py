@@ -48,3 +48,6 @@ class MetricsObserver:
 
     def fell_back(self, request_id: str, from_group: str, to_group: str, reason: str) -> None:
         return None
+
+    def session_routed(self, group: str, deployment_id: str, outcome: str) -> None:
+        self._metrics.session_affinity.labels(group, outcome).inc()

@@ -31,6 +31,9 @@ class RouterObserver(Protocol):
 
     def fell_back(self, request_id: str, from_group: str, to_group: str, reason: str) -> None: ...
 
+    def session_routed(self, group: str, deployment_id: str, outcome: str) -> None:
+        """A request with a session was served (``affinity.Outcome`` says how)."""
+
 
 class LoggingObserver:
     """Writes what an on-call engineer needs to see to the log."""
@@ -86,6 +89,10 @@ class LoggingObserver:
             },
         )
 
+    def session_routed(self, group: str, deployment_id: str, outcome: str) -> None:
+        if outcome == "moved":
+            log.info("session moved", extra={"model_group": group, "deployment": deployment_id})
+
 
 class FanOutObserver:
     """Tells several observers (the log, the metrics) the same things."""
@@ -121,3 +128,7 @@ class FanOutObserver:
     def fell_back(self, request_id: str, from_group: str, to_group: str, reason: str) -> None:
         for observer in self._observers:
             observer.fell_back(request_id, from_group, to_group, reason)
+
+    def session_routed(self, group: str, deployment_id: str, outcome: str) -> None:
+        for observer in self._observers:
+            observer.session_routed(group, deployment_id, outcome)

@@ -28,10 +28,18 @@ class RouterPolicy:
     retry_budget_ratio: float = 0.2
     retry_budget_min: int = 10
     retry_budget_window: float = 10.0
+    # Session affinity: how long a session's pin lasts unused (None: affinity is off),
+    # and the most sessions one process remembers.
+    affinity_ttl: float | None = None
+    affinity_max_sessions: int = 100_000
+    # Seconds before a hedge: a group's own, else the default (None: not hedged).
+    hedge_after: dict[str, float] = field(default_factory=dict)
+    hedge_default: float | None = None
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> RouterPolicy:
         settings = config.file.router_settings
+        affinity = settings.affinity()
         return cls(
             num_retries=config.num_retries,
             retry_policy=_strip_suffix(settings.retry_policy, "Retries"),
@@ -63,7 +71,16 @@ class RouterPolicy:
             retry_budget_ratio=settings.retry_budget.ratio,
             retry_budget_min=settings.retry_budget.min_retries_per_window,
             retry_budget_window=settings.retry_budget.window_seconds,
+            affinity_ttl=affinity.ttl if affinity.enabled else None,
+            affinity_max_sessions=affinity.max_sessions,
+            hedge_after=_hedge_delays(config),
+            hedge_default=(
+                settings.hedge_after_ms / 1000.0 if settings.hedge_after_ms is not None else None
+            ),
         )
+
+    def hedge_delay(self, group: str) -> float | None:
+        return self.hedge_after.get(group, self.hedge_default)
 
     def retries_for(self, group: str, error_class: str) -> int:
         """How many retries an error of ``error_class`` earns in ``group``.
@@ -75,6 +92,17 @@ class RouterPolicy:
         if group_policy is not None and error_class in group_policy:
             return group_policy[error_class]
         return self.retry_policy.get(error_class, self.num_retries)
+
+
+def _hedge_delays(config: GatewayConfig) -> dict[str, float]:
+    """Per group, seconds before a hedge from its deployments' ``model_info.hedge_after_ms``
+    (the smallest, when several say it)."""
+    own: dict[str, float] = {}
+    for spec in config.deployments:
+        ms = spec.info.hedge_after_ms
+        if ms is not None:
+            own[spec.model_group] = min(ms / 1000.0, own.get(spec.model_group, ms / 1000.0))
+    return own
 
 
 def _strip_suffix(policy: dict[str, int], suffix: str) -> dict[str, int]:

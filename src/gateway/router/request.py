@@ -27,6 +27,8 @@ class RouteRequest:
     prefer: str | None = None
     # The request's tags (body ``tags`` or ``metadata.tags``), for tag-based routing.
     tags: tuple[str, ...] | None = None
+    # The session the request belongs to (for session affinity; None: none named).
+    session: str | None = None
     # Filled in by the router as it walks, and kept by the caller even when the walk
     # fails, so a failed request is still accounted to the deployments it tried.
     trace: RouteTrace = field(default_factory=lambda: RouteTrace(model_group=""))

@@ -35,6 +35,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.providers.base import ChunkStream, Operation, UpstreamCall, UpstreamResult, Usage
+from gateway.router.affinity import Affinity, PinStore
 from gateway.router.backoff import backoff_seconds
 from gateway.router.budget import RetryBudget
 from gateway.router.chains import ChainPlanner, FallbackOverrides, NoOverrides
@@ -51,6 +52,7 @@ from gateway.router.selection import Selector, all_cooling
 from gateway.router.stats import RoutingStats
 from gateway.router.strategy import Strategies
 from gateway.router.walk import GroupFailed, Unavailable, Walk
+from gateway.state.pins import LocalPins
 from gateway.state.windows import MinuteWindows
 
 T = TypeVar("T")
@@ -76,6 +78,7 @@ class Router:
         rng: random.Random | None = None,
         stats: RoutingStats | None = None,
         price_of: PriceOf | None = None,
+        pins: PinStore | None = None,
     ) -> None:
         self._config = config
         self._groups = groups
@@ -94,6 +97,12 @@ class Router:
         self._strategies = Strategies(config, self._stats, rng or random.Random(), price_of)
         self._selector = Selector(self._policy, self._cooldowns, self._limits, self._strategies)
         self._failures = Failures(self._policy, self._cooldowns, self._observer)
+        self._affinity: Affinity | None = None
+        ttl = self._policy.affinity_ttl
+        if ttl is not None:
+            store = pins if pins is not None else LocalPins()
+            store.configure(ttl, self._policy.affinity_max_sessions)
+            self._affinity = Affinity(store, self._observer)
 
     @property
     def groups(self) -> ModelGroups:
@@ -106,6 +115,11 @@ class Router:
     @property
     def cooldowns(self) -> CooldownStore:
         return self._cooldowns
+
+    @property
+    def affinity_enabled(self) -> bool:
+        """Whether requests should name their session (``RouteRequest.session``)."""
+        return self._affinity is not None
 
     @property
     def stats(self) -> RoutingStats:
@@ -214,10 +228,14 @@ class Router:
         retries = 0
         last_error: UpstreamError | None = None
         last_kind = FallbackKind.GENERAL
+        session, affinity = walk.request.session, self._affinity
+        pin = None
+        if session is not None and affinity is not None:
+            pin = await affinity.lookup(group, session, time.time())
         while True:
             self._check_deadline(walk)
             now = time.time()
-            chosen = await self._selector.choose(group, walk, tried, now)
+            chosen = await self._selector.choose(group, walk, tried, now, pin)
             if isinstance(chosen, Unavailable):
                 if last_error is not None:
                     return GroupFailed(last_error, last_kind)
@@ -264,6 +282,8 @@ class Router:
                 raise
             if self._cooldowns.record_success(deployment.id):
                 self._observer.recovered(group.name, deployment.id)
+            if pin is not None and affinity is not None:
+                await affinity.served(group, pin, deployment.id, time.time())
             walk.trace.model_group = group.name
             return result, deployment
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from gateway.errors import ContextWindowExceeded, GatewayError, NoDeploymentAvailable, RateLimited
+from gateway.router.affinity import SessionPin
 from gateway.router.classify import FallbackKind
 from gateway.router.cooldown import CooldownStore, Cooling, Health
 from gateway.router.groups import Deployment, ModelGroup
@@ -36,13 +37,23 @@ class Selector:
         self._strategies = strategies
 
     async def choose(
-        self, group: ModelGroup, walk: Walk, tried: set[str], now: float
+        self,
+        group: ModelGroup,
+        walk: Walk,
+        tried: set[str],
+        now: float,
+        pin: SessionPin | None = None,
     ) -> tuple[Deployment, bool] | Unavailable:
         """A deployment to try and whether it is a half-open probe, or why there is none."""
         unavailable = Unavailable()
-        preferred = await self._preferred(group, walk, tried, now, unavailable)
-        if preferred is not None:
-            return preferred, False
+        for wanted in (walk.request.prefer, pin.deployment_id if pin is not None else None):
+            if wanted is None or wanted in tried:
+                continue
+            preferred, limited = await self._preferred(group, walk, wanted, now, unavailable)
+            if preferred is not None:
+                return preferred, False
+            if limited and pin is not None and wanted == pin.deployment_id:
+                pin.at_limit = True  # healthy, only at its limit: the pin stays
         # Tier by tier (lowest order first), an untried deployment beats one that
         # already failed this request; only when none is left is a failed one retried.
         strategy = self._strategies.for_group(group)
@@ -85,19 +96,22 @@ class Selector:
         return walk.allowed[group.name]
 
     async def _preferred(
-        self, group: ModelGroup, walk: Walk, tried: set[str], now: float, unavailable: Unavailable
-    ) -> Deployment | None:
-        """The deployment the request asks for (it holds the request's state), when healthy."""
-        wanted = walk.request.prefer
-        if wanted is None or wanted in tried:
-            return None
+        self, group: ModelGroup, walk: Walk, wanted: str, now: float, unavailable: Unavailable
+    ) -> tuple[Deployment | None, bool]:
+        """``wanted`` (the deployment holding the request's state, or its session's), when
+        it is in the group, healthy, allowed by the tags and within its limits; and
+        whether its limits alone refused it."""
         deployment = next((d for d in group.deployments if d.id == wanted), None)
         if deployment is None or self._cooldowns.health(deployment.id, now)[0] is not Health.OK:
-            return None
+            return None, False
+        if self._policy.pre_call_checks and self._too_long(deployment, walk):
+            return None, False
         allowed = self._allowed(group, walk)
         if allowed is not None and deployment.id not in allowed:
-            return None
-        return deployment if await self._admit(deployment, now, unavailable) else None
+            return None, False
+        if await self._admit(deployment, now, unavailable):
+            return deployment, False
+        return None, True
 
     async def _pick_admitted(
         self,

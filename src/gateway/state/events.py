@@ -59,9 +59,18 @@ class Invalidate:
     ids: tuple[str, ...] = ()
 
 
-Event = CooldownSet | OverrideSet | OverrideDeleted | Invalidate
+@dataclass(frozen=True, slots=True)
+class PinMoved:
+    """A session (``key``: its group and a digest of its id) now goes to ``deployment_id``."""
+
+    KIND: ClassVar[str] = "pin"
+    key: str
+    deployment_id: str
+
+
+Event = CooldownSet | OverrideSet | OverrideDeleted | Invalidate | PinMoved
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.KIND: cls for cls in (CooldownSet, OverrideSet, OverrideDeleted, Invalidate)
+    cls.KIND: cls for cls in (CooldownSet, OverrideSet, OverrideDeleted, Invalidate, PinMoved)
 }
 
 

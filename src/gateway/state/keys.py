@@ -27,5 +27,8 @@ class KeySpace:
     def usage(self, deployment_id: str, minute: int) -> str:
         return f"{self.prefix}:usage:{deployment_id}:{minute}"
 
+    def pin(self, key: str) -> str:
+        return f"{self.prefix}:pin:{key}"
+
     def cache(self, namespace: str, key: str) -> str:
         return f"{self.cache_prefix}{namespace}:{key}"

@@ -117,3 +117,22 @@ end
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return changed
 """
+
+# Pin a session to a deployment unless another process pinned it elsewhere first.
+# KEYS: the pin. ARGV: deployment, the deployment being replaced ('' when none),
+# ttl ms, channel, origin, the pin's name (for the message).
+# Returns the deployment pinned after the call. A pin that changes what other
+# processes may hold is published, so they move too.
+PIN = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] and current ~= ARGV[2] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return current
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+if current ~= ARGV[1] and (current or ARGV[2] ~= '') then
+  redis.call('PUBLISH', ARGV[4], cjson.encode({
+    kind = 'pin', origin = ARGV[5], key = ARGV[6], deployment_id = ARGV[1]}))
+end
+return ARGV[1]
+"""

@@ -24,6 +24,7 @@ from gateway.state.keys import KeySpace
 from gateway.state.kv import SharedKV
 from gateway.state.limits import FleetLimits
 from gateway.state.overrides import FleetOverrides
+from gateway.state.pins import FleetPins, LocalPins
 from gateway.state.settings import RedisSettings
 from gateway.state.snapshots import FleetSnapshots
 from gateway.state.writer import BackgroundWriter
@@ -123,6 +124,23 @@ class SharedState:
         if redis is None:
             return None
         return FleetCooldowns(
+            local,
+            connection=redis.connection,
+            guard=redis.guard,
+            bus=redis.bus,
+            writer=redis.writer,
+            keys=redis.keys,
+        )
+
+    def share_pins(self, local: LocalPins) -> FleetPins | None:
+        """Session pins kept across the fleet, or None without Redis (use ``local`` alone).
+
+        Call it once per process: the result follows the fleet's moves.
+        """
+        redis = self._redis
+        if redis is None:
+            return None
+        return FleetPins(
             local,
             connection=redis.connection,
             guard=redis.guard,
