@@ -131,6 +131,13 @@ class MockUpstream(MockServer):
         self._ids = itertools.count(1)
         self.client_gone = threading.Event()
         self.stream_client_gone = threading.Event()
+        self._gone_count = 0
+
+    @property
+    def gone_count(self) -> int:
+        """Requests whose client closed the connection before the answer was sent."""
+        with self._lock:
+            return self._gone_count
 
     def default_behaviour(self) -> Behaviour:
         return Reply()
@@ -146,6 +153,7 @@ class MockUpstream(MockServer):
         with self._lock:
             self._hold_timeouts = 0
             self._stall_timeouts = 0
+            self._gone_count = 0
             self.client_gone.clear()
             self.stream_client_gone.clear()
 
@@ -314,6 +322,8 @@ class MockUpstream(MockServer):
         return False
 
     def _gone(self, streaming: bool) -> None:
+        with self._lock:
+            self._gone_count += 1
         self.client_gone.set()
         if streaming:
             self.stream_client_gone.set()

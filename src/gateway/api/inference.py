@@ -121,4 +121,6 @@ def routed_headers(request_id: str, trace: RouteTrace, arrived: float) -> Header
     ]
     if trace.fallbacks:
         headers.append((b"x-gateway-fallbacks", ",".join(trace.fallbacks).encode()))
+    if trace.hedge is not None:
+        headers.append((b"x-gateway-hedge", trace.hedge.encode()))
     return headers

@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 
@@ -28,10 +28,11 @@ from gateway.keys.gate import Admission
 from gateway.ledger.record import SpendRecord
 from gateway.providers.base import Usage
 from gateway.providers.transport import host_of
-from gateway.router.request import RouteTrace
+from gateway.router.request import HedgeLoss, RouteTrace
 
 CLIENT_GONE_STATUS = 499
 CLIENT_GONE = "client_disconnected"
+HEDGE_LOST = "hedge_lost"
 MAX_END_USER_CHARS = 256
 
 
@@ -106,11 +107,16 @@ def record(plane: DataPlane, exchange: Exchange) -> None:
     exchange.recorded = True
     spend = build_record(plane, exchange)
     plane.ledger.submit(spend)
-    if exchange.admission is not None:
-        plane.auth.settle(
-            exchange.admission, spend.cost_usd, spend.prompt_tokens + spend.completion_tokens
-        )
+    cost, tokens = spend.cost_usd, spend.prompt_tokens + spend.completion_tokens
     trace = exchange.trace
+    if trace is not None and trace.hedge_losses:
+        for lost in hedge_records(plane, spend, trace.hedge_losses):
+            plane.ledger.submit(lost)
+            if lost.cost_usd is not None:
+                cost = (cost or 0.0) + lost.cost_usd
+            tokens += lost.prompt_tokens + lost.completion_tokens
+    if exchange.admission is not None:
+        plane.auth.settle(exchange.admission, cost, tokens)
     upstream = trace.upstream_seconds if trace is not None else 0.0
     overhead = max(0.0, spend.latency_ms / 1000.0 - upstream)
     requested = (trace.requested_group if trace is not None else "") or spend.model_group
@@ -178,6 +184,47 @@ def build_record(plane: DataPlane, exchange: Exchange) -> SpendRecord:
         fallbacks=tuple(trace.fallbacks) if trace is not None else (),
         stream=exchange.stream,
     )
+
+
+def hedge_records(
+    plane: DataPlane, spend: SpendRecord, losses: list[HedgeLoss]
+) -> list[SpendRecord]:
+    """A row for each attempt that lost a hedge race: ``<request id>:hedge`` (the second
+    attempt lost) or ``<request id>:primary`` (the first did), status 499 and error type
+    ``hedge_lost``, with what its upstream reported. A cancelled attempt reported
+    nothing: its tokens are 0 and its cost unknown (NULL), since a provider may bill
+    the part of a prompt it read."""
+    records = []
+    for loss in losses:
+        usage = loss.usage
+        cost: float | None = None
+        served = plane.prices.configured_model(loss.deployment_id)
+        if usage is not None:
+            price = plane.prices.lookup(loss.deployment_id, served)
+            if price is not None:
+                cost = price.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        records.append(
+            replace(
+                spend,
+                request_id=f"{spend.request_id}:{loss.role}",
+                deployment_id=loss.deployment_id,
+                provider=loss.provider,
+                model=served,
+                api_base_host=host_of(loss.api_base),
+                prompt_tokens=usage.prompt_tokens if usage is not None else 0,
+                completion_tokens=usage.completion_tokens if usage is not None else 0,
+                cached_tokens=usage.cached_tokens if usage is not None else 0,
+                cost_usd=cost,
+                latency_ms=loss.seconds * 1000.0,
+                ttft_ms=None,
+                status=CLIENT_GONE_STATUS,
+                error_type=HEDGE_LOST,
+                cache_hit=False,
+                attempts=1,
+                fallbacks=(),
+            )
+        )
+    return records
 
 
 def _model_of(chunk: bytes | None) -> str | None:

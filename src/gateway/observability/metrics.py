@@ -165,6 +165,13 @@ class Metrics:
             "not serve (moved), or served elsewhere for a limit with the pin kept (held).",
             ("model_group", "outcome"),
         )
+        self.hedges = counter(
+            "gateway_hedges_total",
+            "Hedges sent (requests still unanswered after hedge_after_ms), by the "
+            "deployment that was slow and how the race ended: won (the hedge answered "
+            "first), lost (the first attempt did), failed (neither answered).",
+            ("model_group", "deployment", "outcome"),
+        )
         self.cooldowns = counter(
             "gateway_cooldowns_total",
             "Times a deployment was cooled down.",

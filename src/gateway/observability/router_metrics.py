@@ -51,3 +51,8 @@ class MetricsObserver:
 
     def session_routed(self, group: str, deployment_id: str, outcome: str) -> None:
         self._metrics.session_affinity.labels(group, outcome).inc()
+
+    def hedged(
+        self, request_id: str, group: str, slow_id: str, hedge_id: str, outcome: str
+    ) -> None:
+        self._metrics.hedges.labels(group, self._label(slow_id), outcome).inc()

@@ -34,6 +34,12 @@ class RouterObserver(Protocol):
     def session_routed(self, group: str, deployment_id: str, outcome: str) -> None:
         """A request with a session was served (``affinity.Outcome`` says how)."""
 
+    def hedged(
+        self, request_id: str, group: str, slow_id: str, hedge_id: str, outcome: str
+    ) -> None:
+        """A request unanswered by ``slow_id`` after the hedge delay was also sent to
+        ``hedge_id``; ``outcome``: won (the hedge answered first), lost, or failed."""
+
 
 class LoggingObserver:
     """Writes what an on-call engineer needs to see to the log."""
@@ -93,6 +99,20 @@ class LoggingObserver:
         if outcome == "moved":
             log.info("session moved", extra={"model_group": group, "deployment": deployment_id})
 
+    def hedged(
+        self, request_id: str, group: str, slow_id: str, hedge_id: str, outcome: str
+    ) -> None:
+        log.info(
+            "hedged",
+            extra={
+                "request_id": request_id,
+                "model_group": group,
+                "deployment": slow_id,
+                "hedge_deployment": hedge_id,
+                "outcome": outcome,
+            },
+        )
+
 
 class FanOutObserver:
     """Tells several observers (the log, the metrics) the same things."""
@@ -132,3 +152,9 @@ class FanOutObserver:
     def session_routed(self, group: str, deployment_id: str, outcome: str) -> None:
         for observer in self._observers:
             observer.session_routed(group, deployment_id, outcome)
+
+    def hedged(
+        self, request_id: str, group: str, slow_id: str, hedge_id: str, outcome: str
+    ) -> None:
+        for observer in self._observers:
+            observer.hedged(request_id, group, slow_id, hedge_id, outcome)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.providers.base import Operation
+from gateway.providers.base import Operation, Usage
 
 
 @dataclass(slots=True)
@@ -47,3 +47,20 @@ class RouteTrace:
     # The group the request entered with (after aliases and redirects).
     requested_group: str = ""
     upstream_seconds: float = 0.0
+    # A hedged request: "won" when the hedge answered first, "lost" when the first
+    # attempt did; and the attempts that lost a race, for their own ledger rows.
+    hedge: str | None = None
+    hedge_losses: list[HedgeLoss] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class HedgeLoss:
+    """An attempt that lost a hedge race: cancelled, or answered after the winner."""
+
+    role: str  # "hedge" (the second attempt) or "primary" (the first)
+    deployment_id: str
+    provider: str
+    api_base: str | None
+    seconds: float
+    # What the upstream reported, when it answered at all (a cancelled attempt did not).
+    usage: Usage | None = None

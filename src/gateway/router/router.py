@@ -44,6 +44,7 @@ from gateway.router.cooldown import CooldownStore, InProcessCooldowns
 from gateway.router.cost import PriceOf
 from gateway.router.failures import Failures, TrackedStream
 from gateway.router.groups import Deployment, ModelGroup, ModelGroups
+from gateway.router.hedge import Hedger
 from gateway.router.limits import UsageLimits
 from gateway.router.observer import LoggingObserver, RouterObserver
 from gateway.router.policy import RouterPolicy
@@ -51,7 +52,7 @@ from gateway.router.request import RouteRequest, RouteTrace
 from gateway.router.selection import Selector, all_cooling
 from gateway.router.stats import RoutingStats
 from gateway.router.strategy import Strategies
-from gateway.router.walk import GroupFailed, Unavailable, Walk
+from gateway.router.walk import AttemptFailed, GroupFailed, Unavailable, Walk
 from gateway.state.pins import LocalPins
 from gateway.state.windows import MinuteWindows
 
@@ -97,6 +98,15 @@ class Router:
         self._strategies = Strategies(config, self._stats, rng or random.Random(), price_of)
         self._selector = Selector(self._policy, self._cooldowns, self._limits, self._strategies)
         self._failures = Failures(self._policy, self._cooldowns, self._observer)
+        self._hedger = Hedger(
+            self._selector,
+            self._failures,
+            budget=self._budget,
+            cooldowns=self._cooldowns,
+            stats=self._stats,
+            observer=self._observer,
+            charge_tokens=self._charge_tokens,
+        )
         self._affinity: Affinity | None = None
         ttl = self._policy.affinity_ttl
         if ttl is not None:
@@ -232,6 +242,7 @@ class Router:
         pin = None
         if session is not None and affinity is not None:
             pin = await affinity.lookup(group, session, time.time())
+        hedge_after = self._policy.hedge_delay(group.name) if len(group.deployments) > 1 else None
         while True:
             self._check_deadline(walk)
             now = time.time()
@@ -242,8 +253,16 @@ class Router:
                 return self._selector.unavailable(group, chosen, walk, is_primary, now)
             deployment, probing = chosen
             try:
-                result = await self._attempt(deployment, walk, attempt, now)
-            except UpstreamError as error:
+                result, deployment = await self._try(
+                    group,
+                    (deployment, probing),
+                    walk,
+                    attempt,
+                    tried=tried,
+                    hedge_after=hedge_after,
+                )
+            except AttemptFailed as failed:
+                deployment, probing, error = failed.deployment, failed.probing, failed.error
                 verdict = classify(error)
                 self._failures.on_failure(
                     group, deployment, error, verdict, probing=probing, walk=walk
@@ -328,6 +347,33 @@ class Router:
                 stats.measured(deployment.id, elapsed, stream=call.stream, now=time.time())
             if not (opened and call.stream):
                 stats.ended(deployment.id)  # an open stream ends in ``TrackedStream``
+
+    async def _try(
+        self,
+        group: ModelGroup,
+        chosen: tuple[Deployment, bool],
+        walk: Walk,
+        attempt: Attempt[T],
+        *,
+        tried: set[str],
+        hedge_after: float | None,
+    ) -> tuple[T, Deployment]:
+        """One attempt, or a hedge race past ``hedge_after``: the answer and who gave it,
+        else ``AttemptFailed`` naming the attempt that failed."""
+        deployment, probing = chosen
+        if hedge_after is not None:
+            start = partial(self._start, walk=walk, attempt=attempt)
+            return await self._hedger.race(
+                group, walk, chosen, start, tried=tried, delay=hedge_after
+            )
+        try:
+            return await self._attempt(deployment, walk, attempt, time.time()), deployment
+        except UpstreamError as error:
+            raise AttemptFailed(deployment, probing, error) from error
+
+    def _start(self, deployment: Deployment, *, walk: Walk, attempt: Attempt[T]) -> Awaitable[T]:
+        """An attempt of a hedge race."""
+        return self._attempt(deployment, walk, attempt, time.time())
 
     def _check_deadline(self, walk: Walk) -> None:
         if time.monotonic() >= walk.request.deadline:

@@ -43,8 +43,11 @@ class Selector:
         tried: set[str],
         now: float,
         pin: SessionPin | None = None,
+        *,
+        untried_only: bool = False,
     ) -> tuple[Deployment, bool] | Unavailable:
-        """A deployment to try and whether it is a half-open probe, or why there is none."""
+        """A deployment to try and whether it is a half-open probe, or why there is none;
+        ``untried_only``: never one in ``tried``."""
         unavailable = Unavailable()
         for wanted in (walk.request.prefer, pin.deployment_id if pin is not None else None):
             if wanted is None or wanted in tried:
@@ -71,7 +74,7 @@ class Selector:
             chosen = await self._pick_admitted(strategy, untried, stream, now, unavailable)
             if chosen is not None:
                 return chosen, False
-            if not retry_pool:
+            if not retry_pool and not untried_only:
                 retry_pool = ready
         chosen = await self._pick_admitted(strategy, retry_pool, stream, now, unavailable)
         if chosen is not None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, UpstreamError
 from gateway.router.classify import FallbackKind
 from gateway.router.cooldown import Cooling
+from gateway.router.groups import Deployment
 from gateway.router.request import RouteRequest, RouteTrace
 
 
@@ -45,3 +46,14 @@ class Unavailable:
     cooling: dict[str, Cooling] = field(default_factory=dict)
     limited_for: float | None = None
     too_long: list[str] = field(default_factory=list)
+
+
+class AttemptFailed(Exception):
+    """An attempt on ``deployment`` failed with ``error``: what the walk's failure
+    handling needs, whichever of a hedge race's attempts it was."""
+
+    def __init__(self, deployment: Deployment, probing: bool, error: UpstreamError) -> None:
+        super().__init__(error.message)
+        self.deployment = deployment
+        self.probing = probing
+        self.error = error
