@@ -49,11 +49,15 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
-def request_body(latency_ms: int, stream: bool, *, nonce: bool = False) -> bytes:
+def request_body(
+    latency_ms: int, stream: bool, *, nonce: bool = False, session: bool = False
+) -> bytes:
     """A small chat request, the same for every target (the mock ignores its content).
 
     ``nonce``: the user message opens with ``__NONCE__``, which ``post.lua`` replaces
-    with a value unique to each request when the run varies its bodies.
+    with a value unique to each request when the run varies its bodies. ``session``:
+    the body's ``user`` is ``__SESSION__``, which it replaces with one of a few dozen
+    session ids in turn (with ``nonce``).
     """
     user = "__NONCE__ Say twenty tokens." if nonce else "Say twenty tokens."
     body: dict[str, Any] = {
@@ -64,6 +68,8 @@ def request_body(latency_ms: int, stream: bool, *, nonce: bool = False) -> bytes
         ],
         "max_tokens": 20,
     }
+    if session:
+        body["user"] = "__SESSION__"
     if stream:
         body["stream"] = True
     return json.dumps(body, separators=(",", ":")).encode()

@@ -82,14 +82,15 @@ class Variant:
     litellm_settings: dict[str, Any] = field(default_factory=dict)
     redis: bool = False
     key: dict[str, Any] = field(default_factory=dict)  # fields added to KEY_FIELDS
-    # What the load sends: "chat" (POST /v1/chat/completions), "responses" (POST
-    # /v1/responses with store: false) or "responses+store" (store: true).
+    # What the load sends: "chat" (POST /v1/chat/completions), "chat+session" (the same
+    # with ``user`` set to one of 64 sessions in turn), "responses" (POST /v1/responses
+    # with store: false) or "responses+store" (store: true).
     request: str = "chat"
     model_info: dict[str, Any] = field(default_factory=dict)  # added to MODEL_INFO
 
     @property
     def path(self) -> str:
-        return CHAT_PATH if self.request == "chat" else RESPONSES_PATH
+        return CHAT_PATH if self.request.startswith("chat") else RESPONSES_PATH
 
 
 VARIANTS = {
@@ -176,6 +177,27 @@ VARIANTS = {
             redis=True,
         ),
         Variant(
+            "affinity",
+            "base + router_settings.session_affinity: true; each request names one of 64 "
+            "sessions (body user), so nearly every request finds its session pinned",
+            router_settings={"session_affinity": True},
+            request="chat+session",
+        ),
+        Variant(
+            "redis+affinity",
+            "redis + session_affinity: the pins are the fleet's (one Redis read per session "
+            "new to the process, a compare-and-set script per new pin, none per request)",
+            router_settings={"session_affinity": True},
+            request="chat+session",
+            redis=True,
+        ),
+        Variant(
+            "hedging",
+            "base + router_settings.hedge_after_ms: 1000: every request raced against the "
+            "delay (none is slow enough to be hedged)",
+            router_settings={"hedge_after_ms": 1000},
+        ),
+        Variant(
             "redis+cache",
             "redis + litellm_settings.cache: true, cache_params.type: redis; every lookup "
             "misses (and the answer is stored on Redis)",
@@ -205,8 +227,8 @@ def variant_config(
 
 def request_bytes(request: str, latency: int, stream: bool, *, nonce: bool) -> bytes:
     """The body the load sends for a variant's ``request``."""
-    if request == "chat":
-        return configs.request_body(latency, stream, nonce=nonce)
+    if request in {"chat", "chat+session"}:
+        return configs.request_body(latency, stream, nonce=nonce, session=request != "chat")
     store = request == "responses+store"
     return configs.responses_body(latency, stream, nonce=nonce, store=store)
 

@@ -13,14 +13,26 @@ if key and key ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. key
 end
 
+-- A body that also says "__SESSION__" gets one of SESSIONS session ids there, in turn,
+-- so a run is many sessions of many turns each (session affinity's steady state).
+local SESSIONS = 64
 local nonce = os.getenv("BENCH_NONCE")
 if nonce and nonce ~= "" then
   local head, tail = wrk.body:match("^(.-)__NONCE__(.*)$")
   assert(head, "BENCH_NONCE is set but the body has no __NONCE__")
   local count = 0
-  request = function()
-    count = count + 1
-    return wrk.format(nil, nil, nil, head .. nonce .. "-" .. count .. tail)
+  local before, after = tail:match("^(.-)__SESSION__(.*)$")
+  if before then
+    request = function()
+      count = count + 1
+      local session = nonce .. "-s" .. (count % SESSIONS)
+      return wrk.format(nil, nil, nil, head .. nonce .. "-" .. count .. before .. session .. after)
+    end
+  else
+    request = function()
+      count = count + 1
+      return wrk.format(nil, nil, nil, head .. nonce .. "-" .. count .. tail)
+    end
   end
 end
 

@@ -94,12 +94,19 @@ class Hedger:
         upstream_before = trace.upstream_seconds
         began = time.monotonic()
         runners = [_Runner(first, probing, PRIMARY, start)]
+        primary = runners[0].task
         try:
-            done, _ = await asyncio.wait((runners[0].task,), timeout=delay)
-            if not done:
-                hedge = await self._hedge_target(group, first, walk, tried)
-                if hedge is not None:
-                    runners.append(_Runner(hedge[0], hedge[1], HEDGE, start))
+            done, _ = await asyncio.wait((primary,), timeout=delay)
+            if done:  # answered (or failed) within the delay: no race, as if unhedged
+                error = primary.exception()
+                if error is None:
+                    return primary.result(), first
+                if isinstance(error, UpstreamError):
+                    raise AttemptFailed(first, probing, error) from error
+                raise error
+            hedge = await self._hedge_target(group, first, walk, tried)
+            if hedge is not None:
+                runners.append(_Runner(hedge[0], hedge[1], HEDGE, start))
             return await self._first_answer(group, runners, walk, tried)
         finally:
             await self._stop_losers(runners, walk)
