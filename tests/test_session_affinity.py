@@ -14,9 +14,9 @@ from support.configs import MASTER_KEY
 from support.fleet import UpstreamFleet
 from support.gateway_process import GatewayProcess, StartGateway
 from support.mock_upstream import Fail, Reply
-from support.redis_server import SHARED_REDIS_URL, shared_redis_prefix
+from support.redis_server import SHARED_REDIS_URL, PrivateRedis, private_redis, shared_redis_prefix
 
-__all__ = ["shared_redis_prefix"]
+__all__ = ["private_redis", "shared_redis_prefix"]
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
@@ -119,3 +119,24 @@ def test_claude_code_sessions_stick_on_the_messages_api_and_spread_without_affin
     assert len(deployments(sticky, "cc-1")) == 1
     # The same traffic without session_affinity lands all over the group.
     assert len(deployments(plain, "cc-1")) > 1
+
+
+def test_with_redis_stopped_sessions_still_stick_and_no_request_fails(
+    fleet: UpstreamFleet, start_gateway: StartGateway, private_redis: PrivateRedis
+) -> None:
+    config = {
+        "model_list": [fleet.deployment("g", name) for name in ("a", "b", "c")],
+        "router_settings": {"session_affinity": True, "redis_key_prefix": "affinity-faults"},
+    }
+    env = {"REDIS_URL": private_redis.url}
+    gateways = [start_gateway(config, env=env), start_gateway(config, env=env)]
+    clients = [sdk(gateway) for gateway in gateways]
+    before = {served_by(clients[i % 2], "kept") for i in range(10)}
+    assert len(before) == 1
+    private_redis.stop()
+    # Each process keeps the pins it holds, and pins new sessions on its own.
+    during = [served_by(clients[i % 2], "kept") for i in range(20)]
+    assert set(during) == before
+    for client in clients:
+        assert len({served_by(client, "new-while-down") for _ in range(10)}) == 1
+        client.close()
