@@ -31,6 +31,9 @@ from support.schema import (
 )
 
 API_KEY = "sk-ant-api03-mock-key-for-tests"
+# The API versions the real API takes; the latest refuses what its migration guide says.
+LATEST = "2026-10-21"
+VERSIONS = ("2023-06-01", LATEST)
 MODEL = "claude-sonnet-4-5-20250929"
 
 
@@ -60,6 +63,23 @@ class ToolUse:
 
 
 @dataclass(frozen=True)
+class Blocks:
+    """An answer made of the content blocks given, sent as they are: thinking and
+    redacted thinking, server tool use and its results, text with citations. Streamed
+    with each block type's own events (``thinking_delta`` then ``signature_delta``,
+    ``input_json_delta``, ``citations_delta``, ...). The signatures of its thinking
+    blocks are remembered: a later request may send them back, and only them."""
+
+    content: tuple[dict[str, Any], ...]
+    input_tokens: int = 40
+    output_tokens: int = 30
+    cache_read: int = 0
+    cache_creation: int = 0
+    server_tool_use: dict[str, int] | None = None
+    stop_reason: str = "end_turn"
+
+
+@dataclass(frozen=True)
 class Error:
     status: int
     kind: str
@@ -69,6 +89,12 @@ class Error:
 
 
 # --- the documented request schema -------------------------------------------------------
+
+
+def _null(value: Any, path: str, problems: list[str]) -> None:
+    if value is not None:
+        problems.append(f"{path}: expected null")
+
 
 _CACHE = obj({"type": string(enum=("ephemeral",))}, {"ttl": string(enum=("5m", "1h"))})
 _TEXT = obj(
@@ -107,8 +133,38 @@ _TOOL_RESULT = obj(
     },
 )
 _THINKING = obj({"type": string(), "thinking": string(), "signature": string()})
-_USER_BLOCK = tagged("type", {"text": _TEXT, "image": _IMAGE, "tool_result": _TOOL_RESULT})
-_ASSISTANT_BLOCK = tagged("type", {"text": _TEXT, "tool_use": _TOOL_USE, "thinking": _THINKING})
+_REDACTED = obj({"type": string(), "data": string(non_empty=True)})
+_SERVER_TOOL_USE = obj(
+    {"type": string(), "id": string(prefix="srvtoolu_"), "name": string(), "input": any_object()},
+    {"cache_control": _CACHE},
+)
+_SEARCH_RESULT = obj(
+    {"type": string(enum=("web_search_result",)), "url": string(), "title": string()},
+    {"encrypted_content": string(), "page_age": either(string(), _null)},
+)
+_SEARCH_RESULTS = obj(
+    {"type": string(), "tool_use_id": string(prefix="srvtoolu_"), "content": array(_SEARCH_RESULT)},
+    {"cache_control": _CACHE},
+)
+_DOCUMENT = obj(
+    {"type": string(enum=("document",)), "source": any_object()},
+    {"cache_control": _CACHE, "title": string(), "context": string(), "citations": any_object()},
+)
+_USER_BLOCK = tagged(
+    "type",
+    {"text": _TEXT, "image": _IMAGE, "tool_result": _TOOL_RESULT, "document": _DOCUMENT},
+)
+_ASSISTANT_BLOCK = tagged(
+    "type",
+    {
+        "text": _TEXT,
+        "tool_use": _TOOL_USE,
+        "thinking": _THINKING,
+        "redacted_thinking": _REDACTED,
+        "server_tool_use": _SERVER_TOOL_USE,
+        "web_search_tool_result": _SEARCH_RESULTS,
+    },
+)
 
 
 def _message(value: Any, path: str, problems: list[str]) -> None:
@@ -127,6 +183,26 @@ def _input_schema(value: Any, path: str, problems: list[str]) -> None:
         problems.append(f"{path}: must be a JSON schema with type 'object'")
 
 
+def _tool(value: Any, path: str, problems: list[str]) -> None:
+    """A custom tool (a name and an input schema), or a server tool (its versioned type)."""
+    kind = value.get("type") if isinstance(value, dict) else None
+    if isinstance(kind, str) and kind.startswith("web_search_"):
+        obj(
+            {"type": string(), "name": string(enum=("web_search",))},
+            {
+                "max_uses": integer(minimum=1),
+                "allowed_domains": array(string()),
+                "blocked_domains": array(string()),
+                "cache_control": _CACHE,
+            },
+        )(value, path, problems)
+        return
+    obj(
+        {"name": string(non_empty=True), "input_schema": _input_schema},
+        {"description": string(), "cache_control": _CACHE, "type": string(enum=("custom",))},
+    )(value, path, problems)
+
+
 _PARALLEL = {"disable_parallel_tool_use": boolean()}
 REQUEST: Check = obj(
     {
@@ -142,15 +218,14 @@ REQUEST: Check = obj(
         "temperature": number(minimum=0, maximum=1),
         "top_p": number(minimum=0, maximum=1),
         "top_k": integer(minimum=0),
-        "tools": array(
-            obj(
-                {"name": string(non_empty=True), "input_schema": _input_schema},
-                {
-                    "description": string(),
-                    "cache_control": _CACHE,
-                    "type": string(enum=("custom",)),
-                },
-            )
+        "tools": array(_tool),
+        "thinking": tagged(
+            "type",
+            {
+                "enabled": obj({"type": string(), "budget_tokens": integer(minimum=1024)}),
+                "disabled": obj({"type": string()}),
+                "adaptive": obj({"type": string()}),
+            },
         ),
         "tool_choice": tagged(
             "type",
@@ -206,6 +281,29 @@ def conversation_problems(body: dict[str, Any]) -> list[str]:
     return problems
 
 
+def latest_version_problems(body: dict[str, Any]) -> list[str]:
+    """What API version 2026-10-21 refuses and 2023-06-01 took: sampling parameters,
+    document blocks in assistant turns, citations on user text blocks."""
+    problems = [
+        f"{name}: is not supported in API version {LATEST}"
+        for name in ("temperature", "top_p", "top_k")
+        if name in body
+    ]
+    for index, message in enumerate(body.get("messages") or []):
+        content = message.get("content")
+        for position, block in enumerate(content if isinstance(content, list) else []):
+            where = f"messages.{index}.content.{position}"
+            if message.get("role") == "assistant" and block.get("type") == "document":
+                problems.append(f"{where}: document blocks are not allowed in assistant turns")
+            if (
+                message.get("role") == "user"
+                and block.get("type") == "text"
+                and block.get("citations")
+            ):
+                problems.append(f"{where}: citations are not allowed on user text blocks")
+    return problems
+
+
 # --- the server --------------------------------------------------------------------------
 
 
@@ -215,6 +313,9 @@ class MockAnthropic(MockServer):
     def __init__(self) -> None:
         super().__init__()
         self._serial = 0
+        # What this mock signed (thinking signatures, redacted thinking data): a request
+        # may send back only these, as the real API checks.
+        self._signed: set[str] = set()
 
     def default_behaviour(self) -> Any:
         return Text()
@@ -234,8 +335,9 @@ class MockAnthropic(MockServer):
                 f"x-api-key: expected the deployment's key, got {headers.get('x-api-key')!r}"
             )
             return _error(Error(401, "authentication_error", "invalid x-api-key"))
-        if headers.get("anthropic-version") != "2023-06-01":
-            self.violation(f"anthropic-version: {headers.get('anthropic-version')!r}")
+        version = headers.get("anthropic-version")
+        if version not in VERSIONS:
+            self.violation(f"anthropic-version: {version!r}")
             return _error(
                 Error(400, "invalid_request_error", "anthropic-version header is required")
             )
@@ -244,13 +346,22 @@ class MockAnthropic(MockServer):
         body = recorded.body
         problems = validate(REQUEST, body)
         if not problems:
-            problems = conversation_problems(body)
+            problems = conversation_problems(body) + self._unsigned(body)
+        if not problems and version == LATEST:
+            problems = latest_version_problems(body)
         if self.violated(problems):
             return _error(Error(400, "invalid_request_error", "; ".join(problems)))
         if isinstance(behaviour, Error):
             return _error(behaviour)
         self._serial += 1
         message_id = f"msg_01XFDUDYJgAACzvnptvVoY{self._serial:02d}"
+        if isinstance(behaviour, Blocks):
+            self._sign(behaviour)
+            if body.get("stream"):
+                return await self._stream_blocks(request, body, behaviour, message_id)
+            return web.json_response(
+                _blocks_body(body, behaviour, message_id), headers={"request-id": "req_mock"}
+            )
         if body.get("stream"):
             return await self._stream(request, body, behaviour, message_id)
         return web.json_response(
@@ -310,6 +421,71 @@ class MockAnthropic(MockServer):
                 "type": "message_delta",
                 "delta": {"stop_reason": stop, "stop_sequence": None},
                 "usage": {"output_tokens": usage["output_tokens"]},
+            },
+            "message_delta",
+        )
+        await write_sse(response, {"type": "message_stop"}, "message_stop")
+        await response.write_eof()
+        return response
+
+    def _sign(self, reply: Blocks) -> None:
+        with self._lock:
+            for block in reply.content:
+                if block.get("type") == "thinking":
+                    self._signed.add(block["signature"])
+                elif block.get("type") == "redacted_thinking":
+                    self._signed.add(block["data"])
+
+    def _unsigned(self, body: dict[str, Any]) -> list[str]:
+        """Thinking blocks sent back with a signature (or data) this mock never issued."""
+        problems = []
+        with self._lock:
+            signed = set(self._signed)
+        for index, message in enumerate(body.get("messages") or []):
+            content = message.get("content") if message.get("role") == "assistant" else None
+            for position, block in enumerate(content if isinstance(content, list) else []):
+                if block.get("type") == "thinking" and block.get("signature") not in signed:
+                    problems.append(
+                        f"messages.{index}.content.{position}: Invalid `signature` in "
+                        "`thinking` block"
+                    )
+                if block.get("type") == "redacted_thinking" and block.get("data") not in signed:
+                    problems.append(
+                        f"messages.{index}.content.{position}: Invalid `data` in "
+                        "`redacted_thinking` block"
+                    )
+        return problems
+
+    async def _stream_blocks(
+        self, request: web.Request, body: dict[str, Any], reply: Blocks, message_id: str
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "content-type": "text/event-stream; charset=utf-8",
+                "cache-control": "no-cache",
+                "request-id": "req_mock",
+            }
+        )
+        await response.prepare(request)
+        start = _blocks_body(body, reply, message_id)
+        final_usage = start["usage"]
+        start.update(content=[], stop_reason=None, stop_sequence=None)
+        start["usage"] = {**final_usage, "output_tokens": 1}
+        start["usage"].pop("server_tool_use", None)
+        await write_sse(response, {"type": "message_start", "message": start}, "message_start")
+        await write_sse(response, {"type": "ping"}, "ping")
+        for index, block in enumerate(reply.content):
+            for event in block_events(index, block):
+                await write_sse(response, event, event["type"])
+        delta_usage: dict[str, Any] = {"output_tokens": final_usage["output_tokens"]}
+        if "server_tool_use" in final_usage:
+            delta_usage["server_tool_use"] = final_usage["server_tool_use"]
+        await write_sse(
+            response,
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
+                "usage": delta_usage,
             },
             "message_delta",
         )
@@ -392,6 +568,65 @@ def _message_body(body: dict[str, Any], reply: Any, message_id: str) -> dict[str
         "stop_sequence": None,
         "usage": usage,
     }
+
+
+def _blocks_body(body: dict[str, Any], reply: Blocks, message_id: str) -> dict[str, Any]:
+    usage: dict[str, Any] = {
+        "input_tokens": reply.input_tokens,
+        "cache_creation_input_tokens": reply.cache_creation,
+        "cache_read_input_tokens": reply.cache_read,
+        "output_tokens": reply.output_tokens,
+    }
+    if reply.server_tool_use is not None:
+        usage["server_tool_use"] = dict(reply.server_tool_use)
+    usage["service_tier"] = "standard"
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model"),
+        "content": [dict(block) for block in reply.content],
+        "stop_reason": reply.stop_reason,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+
+
+def block_events(index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
+    """One content block as the stream sends it: start, its deltas, stop."""
+    kind = block["type"]
+
+    def delta(value: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "content_block_delta", "index": index, "delta": value}
+
+    events: list[dict[str, Any]] = []
+    if kind == "thinking":
+        events.append(_block_start(index, {"type": "thinking", "thinking": "", "signature": ""}))
+        events += [
+            delta({"type": "thinking_delta", "thinking": p}) for p in split(block["thinking"], 2)
+        ]
+        events.append(delta({"type": "signature_delta", "signature": block["signature"]}))
+    elif kind == "text":
+        opening: dict[str, Any] = {"type": "text", "text": ""}
+        if "citations" in block:
+            opening["citations"] = []
+        events.append(_block_start(index, opening))
+        events += [delta({"type": "text_delta", "text": p}) for p in split(block["text"], 2)]
+        for citation in block.get("citations") or []:
+            events.append(delta({"type": "citations_delta", "citation": citation}))
+    elif kind in {"tool_use", "server_tool_use"}:
+        events.append(_block_start(index, {**block, "input": {}}))
+        events.append(
+            delta({"type": "input_json_delta", "partial_json": json.dumps(block["input"])})
+        )
+    else:  # redacted_thinking, web_search_tool_result: whole in their start
+        events.append(_block_start(index, dict(block)))
+    events.append({"type": "content_block_stop", "index": index})
+    return events
+
+
+def _block_start(index: int, block: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "content_block_start", "index": index, "content_block": block}
 
 
 def _error(error: Error) -> web.Response:

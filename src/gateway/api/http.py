@@ -31,6 +31,9 @@ class RequestHeaders:
     # A session's id, for session affinity (x-session-id, else Claude Code's own).
     session_id: bytes | None = None
     agent_session_id: bytes | None = None
+    # Anthropic's, forwarded on a Messages request passed through.
+    anthropic_version: bytes | None = None
+    anthropic_beta: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -65,6 +68,13 @@ def read_headers(scope: Scope) -> RequestHeaders:
             found.session_id = value
         elif name == b"x-claude-code-session-id":
             found.agent_session_id = value
+        elif name == b"anthropic-version":
+            found.anthropic_version = value
+        elif name == b"anthropic-beta":
+            # Several anthropic-beta headers mean all of their betas.
+            found.anthropic_beta = (
+                value if found.anthropic_beta is None else found.anthropic_beta + b"," + value
+            )
     return found
 
 

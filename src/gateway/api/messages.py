@@ -1,10 +1,12 @@
 """Anthropic's Messages API as a front door: ``POST /v1/messages`` and ``/count_tokens``.
 
-A Messages request is translated into an OpenAI chat request, routed by the
-same router to any provider (retries, cooldowns and fallbacks included), and
-the answer translated back: a Message, or the Messages stream's event
-sequence. Errors leave in Anthropic's shape, ``{"type": "error", "error": {...}}``,
-so Anthropic SDKs and tools (Claude Code) read them as their own.
+A Messages request is routed by the same router as chat (retries, cooldowns,
+fallbacks, limits and the ledger included). An Anthropic deployment gets it as
+it is and its answer is relayed as it came; any other gets the OpenAI chat
+translation, and its answer is translated back: a Message, or the Messages
+stream's event sequence (``messages_turn`` decides per deployment). Errors
+leave in Anthropic's shape, ``{"type": "error", "error": {...}}``, so Anthropic
+SDKs and tools (Claude Code) read them as their own.
 """
 
 from __future__ import annotations
@@ -20,23 +22,23 @@ from gateway.api.departure import unless_client_leaves
 from gateway.api.errors import error_headers, error_status
 from gateway.api.formats.anthropic import (
     EventTranslator,
-    chat_request,
     error_json,
     error_type,
     event,
     message_response,
 )
-from gateway.api.http import JSON_HEADERS, Headers, Incoming, Send, read_body
+from gateway.api.http import JSON_HEADERS, Headers, Incoming, RequestHeaders, Send, read_body
 from gateway.api.inference import routed_headers
+from gateway.api.messages_turn import MessagesTurn, serves_messages
 from gateway.api.outcome import Exchange, accounting
 from gateway.api.parse import check_content_type, parse_json_object, session_of
 from gateway.api.services import DataPlane
 from gateway.api.sse import relay_stream
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.providers.anthropic_native import BETA_HEADER, VERSION_HEADER
 from gateway.providers.base import Operation, StreamChunk
-from gateway.providers.translate import TranslationError
 from gateway.router.precall import BYTES_PER_TOKEN
-from gateway.router.request import RouteRequest
+from gateway.router.request import RouteRequest, RouteTrace
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +54,7 @@ async def handle_messages(plane: DataPlane, incoming: Incoming) -> None:
 async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, caller: Caller) -> None:
     request_id = incoming.request_id
     body = await _read(plane, incoming)
-    try:
-        chat = chat_request(body)
-    except TranslationError as exc:
-        raise InvalidRequest(exc.message, param=exc.param) from None
-    model: str = chat["model"]
-    stream = chat.get("stream") is True
+    model, stream = _check(body)
     exchange.note_body(model, stream, _end_user(body))
     exchange.admission = await admit(plane, caller, model)
     session = (
@@ -65,11 +62,14 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
         if plane.router.affinity_enabled
         else None
     )
+    turn = MessagesTurn(body, _forwarded(incoming.headers))
+    if not _any_native(plane, model):
+        turn.chat()  # no deployment takes it as it is: refused now if it has no translation
     timeout = plane.request_timeout
     route = RouteRequest(
-        operation=Operation.CHAT,
+        operation=Operation.MESSAGES,
         model=model,
-        body=chat,
+        body=body,
         stream=stream,
         request_id=request_id,
         deadline=incoming.arrived + timeout,
@@ -78,23 +78,61 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
     )
     exchange.trace = route.trace
     if stream:
-        chunks, trace = await plane.router.open_stream(route)
+        chunks, trace = await plane.router.open_stream(route, via=turn.open_stream)
         await relay_stream(
             chunks,
-            routed_headers(request_id, trace, incoming.arrived),
-            AnthropicFramer(model),
+            _headers(request_id, trace, incoming.arrived),
+            MessagesFramer(model),
             incoming.receive,
             incoming.send,
             exchange=exchange,
         )
         return
-    result, trace = await unless_client_leaves(plane.router.send(route), incoming.receive)
-    payload = orjson.dumps(message_response(result.body, model))
-    await _send_json(
-        incoming.send, 200, payload, routed_headers(request_id, trace, incoming.arrived)
+    result, trace = await unless_client_leaves(
+        plane.router.send(route, via=turn.send), incoming.receive
     )
+    if result.raw is not None:  # passed through: Anthropic's answer as it came
+        payload = result.raw
+    else:
+        payload = orjson.dumps(message_response(result.body, model))
+    await _send_json(incoming.send, 200, payload, _headers(request_id, trace, incoming.arrived))
     exchange.usage = result.usage
     exchange.note_served(result.body.get("model"))
+
+
+def _check(body: dict[str, Any]) -> tuple[str, bool]:
+    """What the gateway reads of a Messages request: (model, stream). The rest is the
+    upstream's to check (passed through) or the translation's."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: a non-empty string is required", param="model")
+    if not isinstance(body.get("messages"), list):
+        raise InvalidRequest("messages: an array is required", param="messages")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise InvalidRequest("stream: must be a boolean", param="stream")
+    return model, stream
+
+
+def _any_native(plane: DataPlane, model: str) -> bool:
+    return any(serves_messages(d) for d in plane.router.groups.resolve(model).deployments)
+
+
+def _forwarded(headers: RequestHeaders) -> dict[str, str] | None:
+    """The caller's Anthropic headers, for a request passed through."""
+    forwarded = {}
+    if headers.anthropic_version:
+        forwarded[VERSION_HEADER] = headers.anthropic_version.decode("latin-1")
+    if headers.anthropic_beta:
+        forwarded[BETA_HEADER] = headers.anthropic_beta.decode("latin-1")
+    return forwarded or None
+
+
+def _headers(request_id: str, trace: RouteTrace, arrived: float) -> Headers:
+    """The routed headers, and the request id as ``request-id`` (Anthropic's SDKs read it)."""
+    headers = routed_headers(request_id, trace, arrived)
+    headers.append((b"request-id", request_id.encode()))
+    return headers
 
 
 def _end_user(body: dict[str, Any]) -> object:
@@ -128,7 +166,11 @@ async def _read(plane: DataPlane, incoming: Incoming) -> dict[str, Any]:
 
 async def send_error(send: Send, error: GatewayError, request_id: str) -> None:
     status = error_status(error)
-    headers = [(b"x-request-id", request_id.encode()), *error_headers(error)]
+    headers = [
+        (b"x-request-id", request_id.encode()),
+        (b"request-id", request_id.encode()),
+        *error_headers(error),
+    ]
     await _send_json(send, status, error_json(status, error.message), headers)
 
 
@@ -138,21 +180,31 @@ async def _send_json(send: Send, status: int, payload: bytes, headers: Headers) 
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
-class AnthropicFramer:
-    """OpenAI chunks written as the Messages stream's events."""
+class MessagesFramer:
+    """The Messages stream: a passed-through stream's events as they came (each chunk
+    carries its ``event``), or OpenAI chunks translated into the Messages events."""
 
-    __slots__ = ("_translator",)
+    __slots__ = ("_model", "_translator")
 
     def __init__(self, model: str) -> None:
-        self._translator = EventTranslator(model)
+        self._model = model
+        self._translator: EventTranslator | None = None
 
     def opening(self) -> bytes:
-        return self._translator.start()
+        return b""
 
     def frame(self, chunk: StreamChunk) -> bytes:
-        return b"".join(self._translator.feed(orjson.loads(chunk.data)))
+        if chunk.event:
+            return b"event: " + chunk.event + b"\ndata: " + chunk.data + b"\n\n"
+        translator = self._translator
+        if translator is None:
+            translator = self._translator = EventTranslator(self._model)
+            return translator.start() + b"".join(translator.feed(orjson.loads(chunk.data)))
+        return b"".join(translator.feed(orjson.loads(chunk.data)))
 
     def closing(self) -> bytes:
+        if self._translator is None:
+            return b""  # passed through: message_stop was the last event relayed
         return b"".join(self._translator.finish())
 
     def failure(self, error: GatewayError) -> bytes:

@@ -234,5 +234,9 @@ def _model_of(chunk: bytes | None) -> str | None:
         parsed = orjson.loads(chunk)
     except orjson.JSONDecodeError:
         return None
-    model = parsed.get("model") if isinstance(parsed, dict) else None
+    if not isinstance(parsed, dict):
+        return None
+    model = parsed.get("model")
+    if model is None and isinstance(parsed.get("message"), dict):
+        model = parsed["message"].get("model")  # a Messages stream's message_start
     return model if isinstance(model, str) and model else None

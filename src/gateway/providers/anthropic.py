@@ -1,9 +1,11 @@
-"""Anthropic's Messages API (``anthropic/...``), answering in OpenAI's format.
+"""Anthropic's Messages API (``anthropic/...``): chat translated, or Messages passed through.
 
 The provider: its calls, headers and error taxonomy (``overloaded_error`` 529
-is a server error, ``rate_limit_error`` honours ``retry-after``). The request
-translation is ``anthropic_request``'s, the answer and stream translation
-``anthropic_response``'s.
+is a server error, ``rate_limit_error`` honours ``retry-after``). A chat
+request is translated (``anthropic_request``) and its answer or stream turned
+back into OpenAI's format (``anthropic_response``); a Messages request
+(``Operation.MESSAGES``) goes as it is and comes back as it came
+(``anthropic_native``).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from gateway.errors import (
     ContextWindowExceeded,
     UpstreamBadRequest,
     UpstreamError,
+    UpstreamServerError,
     upstream_error_for_status,
 )
+from gateway.providers.anthropic_native import native_events, native_headers, native_payload
 from gateway.providers.anthropic_request import SUPPORTED_PARAMS, messages_request
-from gateway.providers.anthropic_response import StreamTranslator, chat_completion
+from gateway.providers.anthropic_response import StreamTranslator, chat_completion, usage_of
 from gateway.providers.base import Operation, StreamChunk, UpstreamCall, UpstreamResult
 from gateway.providers.retry_after import parse_retry_after
 from gateway.providers.sse import sse_event_batches
@@ -95,16 +99,48 @@ class AnthropicProvider:
         return self._base
 
     async def send(self, call: UpstreamCall) -> UpstreamResult:
+        if call.operation is Operation.MESSAGES:
+            return await self._send_native(call)
         payload = self._payload(call, stream=False)
         message = await self._upstream.post_json(self._url, payload, self._headers, call.timeout)
         body, usage = chat_completion(message, int(time.time()))
         return UpstreamResult(body=body, usage=usage)
 
     async def open_stream(self, call: UpstreamCall) -> PrimedStream:
+        if call.operation is Operation.MESSAGES:
+            return await self._upstream.open_stream(
+                self._url,
+                native_payload(call, self._model, stream=True),
+                native_headers(self._headers, call.headers, None),
+                call,
+                self._native_events,
+            )
         payload = self._payload(call, stream=True)
         return await self._upstream.open_stream(
             self._url, payload, self._headers, call, self._chunks
         )
+
+    async def _send_native(self, call: UpstreamCall) -> UpstreamResult:
+        raw, _ = await self._upstream.post_answer(
+            self._url,
+            native_payload(call, self._model, stream=False),
+            native_headers(self._headers, call.headers, None),
+            call.timeout,
+        )
+        message = json_object(raw)
+        if message is None:
+            raise UpstreamServerError(
+                "anthropic returned a body that is not a JSON object",
+                deployment=self._upstream.deployment,
+            )
+        return UpstreamResult(body=message, usage=usage_of(message.get("usage")), raw=raw)
+
+    def _native_events(self, response: aiohttp.ClientResponse) -> AsyncGenerator[StreamChunk, None]:
+        return native_events(response.content, self._native_error, self._upstream.interrupted)
+
+    def _native_error(self, data: bytes) -> UpstreamError:
+        kind, message = read_error(data)
+        return self._stream_error(kind, message)
 
     def _payload(self, call: UpstreamCall, *, stream: bool) -> bytes:
         if call.operation is not Operation.CHAT:

@@ -20,6 +20,8 @@ class Operation(enum.StrEnum):
     EMBEDDING = "embedding"
     # OpenAI's Responses API, sent as it is to upstreams that serve ``/responses``.
     RESPONSES = "responses"
+    # Anthropic's Messages API, sent as it is to Anthropic deployments.
+    MESSAGES = "messages"
 
 
 @dataclass(slots=True)
@@ -78,12 +80,18 @@ class UpstreamCall:
     timeout: float
     stream_timeout: float | None
     request_id: str
+    # Headers of the caller's that the upstream must see (``anthropic-version`` and
+    # ``anthropic-beta`` on a Messages request passed through).
+    headers: dict[str, str] | None = None
 
 
 @dataclass(slots=True)
 class UpstreamResult:
     body: dict[str, Any]
     usage: Usage | None
+    # The upstream's answer as it came, when it is relayed as it is (a passed-through
+    # Messages answer): sent instead of ``body`` re-encoded.
+    raw: bytes | None = None
 
 
 @dataclass(slots=True)

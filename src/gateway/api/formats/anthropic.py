@@ -212,8 +212,15 @@ def _tools(raw: Any) -> list[dict[str, Any]]:
     tools = []
     for index, tool in enumerate(raw):
         where = f"tools.{index}"
-        if not isinstance(tool, dict) or tool.get("type") not in (None, "custom"):
-            raise TranslationError(f"{where}: only custom tools are supported", param=where)
+        if not isinstance(tool, dict):
+            raise TranslationError(f"{where}: a tool object is expected", param=where)
+        if tool.get("type") not in (None, "custom"):
+            raise TranslationError(
+                f"{where}: the server tool {tool.get('name')!r} ({tool.get('type')}) has no "
+                "equivalent on a provider other than Anthropic; send it to a model group "
+                "with an Anthropic deployment",
+                param=where,
+            )
         name = tool.get("name")
         if not isinstance(name, str) or not name:
             raise TranslationError(f"{where}.name: required", param=where)
