@@ -20,10 +20,14 @@ def group_name(latency_ms: int) -> str:
 
 
 def proxy_config(
-    mock_ports: dict[int, int], *, model_info: dict[str, Any] | None = None
+    mock_ports: dict[int, int],
+    *,
+    model_info: dict[str, Any] | None = None,
+    provider: str = "openai",
 ) -> dict[str, Any]:
     """``mock_ports``: upstream latency in ms -> the mock's port answering with it;
-    ``model_info``: fields added to every deployment's ``model_info``."""
+    ``model_info``: fields added to every deployment's ``model_info``; ``provider``:
+    ``openai`` (chat completions), or ``anthropic`` (the mock's Messages API)."""
     model_list = []
     for latency_ms, port in sorted(mock_ports.items()):
         for suffix in ("a", "b"):
@@ -31,8 +35,10 @@ def proxy_config(
                 {
                     "model_name": group_name(latency_ms),
                     "litellm_params": {
-                        "model": "openai/bench-upstream",
-                        "api_base": f"http://127.0.0.1:{port}/v1",
+                        "model": f"{provider}/bench-upstream",
+                        # Anthropic's provider puts /v1/messages on its api_base itself.
+                        "api_base": f"http://127.0.0.1:{port}"
+                        + ("" if provider == "anthropic" else "/v1"),
                         "api_key": f"sk-upstream-{suffix}",
                     },
                     "model_info": {
@@ -70,6 +76,20 @@ def request_body(
     }
     if session:
         body["user"] = "__SESSION__"
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def messages_body(latency_ms: int, stream: bool, *, nonce: bool = False) -> bytes:
+    """The same request as ``request_body``, for Anthropic's ``POST /v1/messages``."""
+    user = "__NONCE__ Say twenty tokens." if nonce else "Say twenty tokens."
+    body: dict[str, Any] = {
+        "model": group_name(latency_ms),
+        "system": "You are a benchmark.",
+        "messages": [{"role": "user", "content": user}],
+        "max_tokens": 20,
+    }
     if stream:
         body["stream"] = True
     return json.dumps(body, separators=(",", ":")).encode()

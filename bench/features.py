@@ -44,6 +44,7 @@ import report
 from harness import CHAT_PATH, HERE, REPO, SETTLE_S
 
 RESPONSES_PATH = "/v1/responses"
+MESSAGES_PATH = "/v1/messages"
 
 TARGET_COST = 0.10
 BASE = "base"
@@ -84,12 +85,16 @@ class Variant:
     key: dict[str, Any] = field(default_factory=dict)  # fields added to KEY_FIELDS
     # What the load sends: "chat" (POST /v1/chat/completions), "chat+session" (the same
     # with ``user`` set to one of 64 sessions in turn), "responses" (POST /v1/responses
-    # with store: false) or "responses+store" (store: true).
+    # with store: false), "responses+store" (store: true) or "messages" (POST
+    # /v1/messages, Anthropic's Messages API).
     request: str = "chat"
     model_info: dict[str, Any] = field(default_factory=dict)  # added to MODEL_INFO
+    provider: str = "openai"  # the deployments' provider (see configs.proxy_config)
 
     @property
     def path(self) -> str:
+        if self.request == "messages":
+            return MESSAGES_PATH
         return CHAT_PATH if self.request.startswith("chat") else RESPONSES_PATH
 
 
@@ -147,6 +152,20 @@ VARIANTS = {
             "base, called on POST /v1/responses (store: false) and passed through to the "
             "upstream's own /v1/responses (an openai/ deployment), usage read for the ledger",
             request="responses",
+        ),
+        Variant(
+            "messages-native",
+            "base, called on POST /v1/messages and passed through to anthropic/ deployments "
+            "(the mock's Messages API): the body as it is, the answer relayed as it came, "
+            "usage read from message_start and message_delta",
+            request="messages",
+            provider="anthropic",
+        ),
+        Variant(
+            "messages-translated",
+            "base, called on POST /v1/messages: translated to chat completions for the "
+            "openai/ deployments and the answer, or stream, back into the Messages format",
+            request="messages",
         ),
         Variant(
             "latency-routing",
@@ -213,7 +232,9 @@ def variant_config(
 ) -> dict[str, Any]:
     """The config ``variant`` runs: the features-on config plus its own settings."""
     model_info = {**MODEL_INFO, **variant.model_info}
-    config = configs.proxy_config({latency: mock_port}, model_info=model_info)
+    config = configs.proxy_config(
+        {latency: mock_port}, model_info=model_info, provider=variant.provider
+    )
     router_settings = dict(variant.router_settings)
     if variant.redis:
         assert redis_prefix is not None
@@ -229,6 +250,8 @@ def request_bytes(request: str, latency: int, stream: bool, *, nonce: bool) -> b
     """The body the load sends for a variant's ``request``."""
     if request in {"chat", "chat+session"}:
         return configs.request_body(latency, stream, nonce=nonce, session=request != "chat")
+    if request == "messages":
+        return configs.messages_body(latency, stream, nonce=nonce)
     store = request == "responses+store"
     return configs.responses_body(latency, stream, nonce=nonce, store=store)
 

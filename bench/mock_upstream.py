@@ -14,7 +14,9 @@ gateways under test need only point deployments at the right port:
 (plus a usage chunk when ``include_usage`` is asked for) and ``data: [DONE]``.
 ``POST .../responses`` answers the same as a Responses API Response, or its event
 stream (``response.created`` ... ``response.completed``, one text delta per chunk).
-``GET /health`` answers 200; ``GET /stats`` counts the chat and Responses requests
+``POST .../v1/messages`` answers as Anthropic's Messages API: a Message, or its event
+stream (``message_start`` ... ``message_stop``, one text delta per chunk).
+``GET /health`` answers 200; ``GET /stats`` counts the chat, Responses and Messages requests
 received so far (all ports), which ``run.py`` uses to charge a proxy's CPU time per
 request it forwarded. Anything else is a 404.
 """
@@ -127,6 +129,73 @@ class Answers:
             for usage in (True, False)
         }
         self._responses(created, text, chunks, per_chunk, completion_tokens)
+        self._messages(text, chunks, per_chunk, completion_tokens)
+
+    def _messages(self, text: str, chunks: int, per_chunk: int, completion_tokens: int) -> None:
+        """Anthropic's Messages API answers: a whole Message, and its event stream."""
+        usage = {
+            "input_tokens": 25,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": completion_tokens,
+            "service_tier": "standard",
+        }
+        message = {
+            "id": "msg_bench",
+            "type": "message",
+            "role": "assistant",
+            "model": "bench-upstream",
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        body = json.dumps(message, separators=(",", ":")).encode()
+        self.messages_whole = {alive: _json_response(200, body, alive) for alive in (True, False)}
+        opening = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {**usage, "output_tokens": 1},
+        }
+        events: list[tuple[str, dict[str, object]]] = [
+            ("message_start", {"message": opening}),
+            (
+                "content_block_start",
+                {"index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
+        ]
+        events += [
+            (
+                "content_block_delta",
+                {"index": 0, "delta": {"type": "text_delta", "text": CONTENT_WORD * per_chunk}},
+            )
+            for _ in range(chunks)
+        ]
+        events += [
+            ("content_block_stop", {"index": 0}),
+            (
+                "message_delta",
+                {
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": completion_tokens},
+                },
+            ),
+            ("message_stop", {}),
+        ]
+        wire = b"".join(
+            _chunked(
+                b"event: %s\ndata: %s\n\n"
+                % (
+                    kind.encode(),
+                    json.dumps({"type": kind, **payload}, separators=(",", ":")).encode(),
+                )
+            )
+            for kind, payload in events
+        )
+        self.messages_stream = {
+            alive: self.stream_head[alive] + wire + b"0\r\n\r\n" for alive in (True, False)
+        }
 
     def _responses(
         self, created: int, text: str, chunks: int, per_chunk: int, completion_tokens: int
@@ -256,18 +325,18 @@ class MockProtocol(asyncio.Protocol):
         method = self._parser.get_method()
         path = self._url.split(b"?", 1)[0]
         responses = path.endswith(b"/responses")
-        if method == b"POST" and (responses or path.endswith(b"/chat/completions")):
+        messages = path.endswith(b"/messages")
+        if method == b"POST" and (responses or messages or path.endswith(b"/chat/completions")):
             self._counter.chat += 1
             body = b"".join(self._body)
             # Cheap on purpose: a substring test instead of parsing JSON.
             stream = b'"stream":true' in body or b'"stream": true' in body
             usage = b'"include_usage":true' in body or b'"include_usage": true' in body
+            kind = b"responses" if responses else b"messages" if messages else b"chat"
             if self._latency:
-                self._loop.call_later(
-                    self._latency, self._answer, stream, usage, keep_alive, responses
-                )
+                self._loop.call_later(self._latency, self._answer, stream, usage, keep_alive, kind)
             else:
-                self._answer(stream, usage, keep_alive, responses)
+                self._answer(stream, usage, keep_alive, kind)
         elif method == b"GET" and path == b"/health":
             self._write(self._answers.health[keep_alive], keep_alive)
         elif method == b"GET" and path == b"/stats":
@@ -276,10 +345,15 @@ class MockProtocol(asyncio.Protocol):
         else:
             self._write(self._answers.not_found[keep_alive], keep_alive)
 
-    def _answer(self, stream: bool, usage: bool, keep_alive: bool, responses: bool) -> None:
+    def _answer(self, stream: bool, usage: bool, keep_alive: bool, kind: bytes) -> None:
         answers = self._answers
-        if responses:  # always in one write: the Responses bench runs without chunk delays
+        # Responses and Messages answers go in one write: their benches run without delays.
+        if kind == b"responses":
             table = answers.responses_stream if stream else answers.responses_whole
+            self._write(table[keep_alive], keep_alive)
+            return
+        if kind == b"messages":
+            table = answers.messages_stream if stream else answers.messages_whole
             self._write(table[keep_alive], keep_alive)
             return
         if not stream:

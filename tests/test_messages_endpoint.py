@@ -269,10 +269,15 @@ def test_bearer_master_key_is_accepted_too(gateway: GatewayProcess, upstreams: A
     assert response.json()["type"] == "message"
 
 
-def test_count_tokens_estimates(client: anthropic.Anthropic, upstreams: Any) -> None:
-    short = client.messages.count_tokens(model=CLAUDE, messages=[{"role": "user", "content": "hi"}])
+def test_count_tokens_estimates_where_no_anthropic_deployment_can_count(
+    client: anthropic.Anthropic, upstreams: Any
+) -> None:
+    short = client.messages.count_tokens(model=GPT, messages=[{"role": "user", "content": "hi"}])
     long = client.messages.count_tokens(
-        model=CLAUDE, messages=[{"role": "user", "content": "hi " * 400}], tools=[TOOL]
+        model=GPT, messages=[{"role": "user", "content": "hi " * 400}], tools=[TOOL]
     )
     assert 0 < short.input_tokens < long.input_tokens
-    assert upstreams[1].requests == []
+    assert upstreams[0].requests == [] and upstreams[1].requests == []
+    # An Anthropic group's count is Anthropic's own.
+    client.messages.count_tokens(model=CLAUDE, messages=[{"role": "user", "content": "hi"}])
+    assert [r.path for r in upstreams[1].requests] == ["/v1/messages/count_tokens"]

@@ -344,3 +344,48 @@ def test_a_server_tool_on_a_group_without_anthropic_is_refused_by_name(
         client.messages.create(**{**ask(), "model": GPT})
     assert "web_search" in str(refused.value)
     assert claude.calls() == 0
+
+
+def test_count_tokens_asks_anthropic_where_it_can_and_says_when_it_estimates(
+    gateway: GatewayProcess, claude: MockAnthropic
+) -> None:
+    body = {"model": CLAUDE, "messages": QUESTION, "system": "Be brief.", "tools": [WEB_SEARCH]}
+    headers = {"x-api-key": MASTER_KEY, "anthropic-version": LATEST, "anthropic-beta": BETA}
+    with httpx.Client(base_url=gateway.base_url, headers=headers, timeout=30) as http:
+        exact = http.post("/v1/messages/count_tokens", json=body)
+        assert exact.status_code == 200, exact.text
+        assert exact.headers["x-gateway-token-count"] == "exact"
+        assert exact.json() == {"input_tokens": len(json.dumps(QUESTION)) // 3 + 7}
+        received = claude.last_request("/v1/messages/count_tokens")
+        assert received.body == {**body, "model": MODEL}
+        assert received.headers["anthropic-beta"] == BETA
+        # Anthropic failing: an estimate, said to be one.
+        claude.script(Error(500, "api_error", "Internal server error"))
+        fallback = http.post("/v1/messages/count_tokens", json=body)
+        assert fallback.headers["x-gateway-token-count"] == "estimate"
+        assert fallback.json()["input_tokens"] > 0
+        # A group without Anthropic: an estimate.
+        other = http.post("/v1/messages/count_tokens", json={**body, "model": GPT})
+        assert other.headers["x-gateway-token-count"] == "estimate"
+        # The request itself wrong: Anthropic's refusal, in its shape.
+        refused = http.post("/v1/messages/count_tokens", json={**body, "max_tokens": 10})
+        assert refused.status_code == 400
+        assert refused.json()["type"] == "error"
+    assert claude.calls("/v1/messages/count_tokens") == 3
+
+
+def test_anthropic_clients_list_models_in_anthropics_shape(
+    client: anthropic.Anthropic, gateway: GatewayProcess
+) -> None:
+    page = client.models.list(limit=1)
+    assert [model.id for model in page.data] == [CLAUDE]
+    assert page.has_more and page.data[0].type == "model"
+    assert [model.id for model in client.models.list()] == [CLAUDE, GPT]  # every page
+    assert client.models.retrieve(GPT).display_name == GPT
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("no-such-model")
+    # An OpenAI client still gets OpenAI's shape.
+    listing = httpx.get(
+        f"{gateway.v1_url}/models", headers={"Authorization": f"Bearer {MASTER_KEY}"}
+    ).json()
+    assert listing["object"] == "list" and listing["data"][0]["object"] == "model"

@@ -22,7 +22,7 @@ from gateway.api.admin.sync import ControlSync
 from gateway.api.asgi import DataPlaneApp
 from gateway.api.auth import MasterKeyAuth
 from gateway.api.http import Receive, Scope, Send
-from gateway.api.models import model_documents
+from gateway.api.models import anthropic_documents, model_documents
 from gateway.api.responses_turn import ResponsesState
 from gateway.api.services import DataPlane
 from gateway.api.websocket import refuse_websocket
@@ -152,6 +152,7 @@ def build_data_plane(
         request_timeout=config.request_timeout,
         models_list=listing,
         models_by_id=by_id,
+        anthropic_models=anthropic_documents(groups),
         metrics=metrics,
         ledger=ledger,
         prices=prices,

@@ -241,6 +241,13 @@ REQUEST: Check = obj(
 )
 
 
+# count_tokens takes what shapes the prompt, not how it is sampled (no max_tokens).
+COUNT_REQUEST: Check = obj(
+    {"model": string(non_empty=True), "messages": array(_message, min_items=1)},
+    {"system": either(string(), array(_TEXT)), "tools": array(_tool), "thinking": any_object()},
+)
+
+
 def conversation_problems(body: dict[str, Any]) -> list[str]:
     """The API's turn rules: tool uses answered next turn, results only for asked tools."""
     problems = []
@@ -326,6 +333,30 @@ class MockAnthropic(MockServer):
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
+        app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
+
+    async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
+        """Anthropic's token count: its own figure (here: the messages' JSON size / 3 + 7,
+        unlike any estimate the gateway makes). Sampling settings are refused, as there."""
+        recorded, behaviour = await self.record(request)
+        if recorded.headers.get("x-api-key") != API_KEY:
+            self.violation("count_tokens: x-api-key is not the deployment's")
+            return _error(Error(401, "authentication_error", "invalid x-api-key"))
+        if recorded.headers.get("anthropic-version") not in VERSIONS:
+            self.violation(
+                f"count_tokens: anthropic-version {recorded.headers.get('anthropic-version')!r}"
+            )
+            return _error(
+                Error(400, "invalid_request_error", "anthropic-version header is required")
+            )
+        body = recorded.body if isinstance(recorded.body, dict) else {}
+        problems = validate(COUNT_REQUEST, body)
+        if problems:
+            return _error(Error(400, "invalid_request_error", "; ".join(problems)))
+        if isinstance(behaviour, Error):
+            return _error(behaviour)
+        tokens = len(json.dumps(body["messages"])) // 3 + 7
+        return web.json_response({"input_tokens": tokens}, headers={"request-id": "req_mock"})
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         recorded, behaviour = await self.record(request)

@@ -21,6 +21,7 @@ from gateway.api.http import (
     ClientGone,
     Incoming,
     Receive,
+    RequestHeaders,
     Scope,
     Send,
     new_request_id,
@@ -31,6 +32,7 @@ from gateway.api.inference import handle_inference
 from gateway.api.messages import handle_count_tokens, handle_messages
 from gateway.api.messages import send_error as send_anthropic_error
 from gateway.api.metrics_route import serve_metrics
+from gateway.api.models import anthropic_page
 from gateway.api.responses import handle_responses
 from gateway.api.responses_stored import PREFIXES as STORED_RESPONSES
 from gateway.api.responses_stored import handle_stored_response
@@ -159,8 +161,21 @@ def _azure_handler(path: str) -> Handler | None:
     return partial(handle_inference, operation, path_model=unquote(model))
 
 
+def wants_anthropic(headers: RequestHeaders) -> bool:
+    """An Anthropic client: it sends ``anthropic-version``, or ``x-api-key`` alone."""
+    return headers.anthropic_version is not None or (
+        headers.api_key is not None and headers.authorization is None
+    )
+
+
 async def _list_models(plane: DataPlane, request: Incoming) -> None:
     caller = await plane.auth.authenticate(request.headers)
+    if wants_anthropic(request.headers):
+        ids = [n for n in plane.anthropic_models if visible(plane, caller, n)]
+        page = anthropic_page(ids, plane.anthropic_models, request.scope.get("query_string", b""))
+        headers = [*JSON_HEADERS, *_ids(request.request_id)]
+        await send_bytes(request.send, 200, page, headers)
+        return
     listing = plane.models_list
     if caller.grant is not None:
         # A virtual key sees the models it may use (LiteLLM lists them the same way).
@@ -191,17 +206,23 @@ async def _get_model(plane: DataPlane, request: Incoming) -> None:
             + f". Available models: {available}",
             param="model",
         )
-    await send_bytes(
-        request.send,
-        200,
-        document,
-        [*JSON_HEADERS, (b"x-request-id", request.request_id.encode())],
-    )
+    if wants_anthropic(request.headers):
+        document = plane.anthropic_models.get(model_id, document)
+    await send_bytes(request.send, 200, document, [*JSON_HEADERS, *_ids(request.request_id)])
+
+
+def _ids(request_id: str) -> list[tuple[bytes, bytes]]:
+    """The request id, as OpenAI's SDKs read it and as Anthropic's do."""
+    encoded = request_id.encode()
+    return [(b"x-request-id", encoded), (b"request-id", encoded)]
 
 
 async def _send_error(scope: Scope, send: Send, error: GatewayError, request_id: str) -> None:
     try:
-        if scope.get("path") in ANTHROPIC_ROUTES:
+        path = scope.get("path", "")
+        if path in ANTHROPIC_ROUTES or (
+            path.startswith(("/v1/models", "/models")) and wants_anthropic(read_headers(scope))
+        ):
             await send_anthropic_error(send, error, request_id)
             return
         headers = [*JSON_HEADERS, (b"x-request-id", request_id.encode()), *error_headers(error)]

@@ -12,6 +12,7 @@ SDKs and tools (Claude Code) read them as their own.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -34,13 +35,17 @@ from gateway.api.outcome import Exchange, accounting
 from gateway.api.parse import check_content_type, parse_json_object, session_of
 from gateway.api.services import DataPlane
 from gateway.api.sse import relay_stream
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest, UpstreamBadRequest, UpstreamError
 from gateway.providers.anthropic_native import BETA_HEADER, VERSION_HEADER
-from gateway.providers.base import Operation, StreamChunk
+from gateway.providers.base import CountsTokens, Operation, StreamChunk
+from gateway.router.cooldown import Health
 from gateway.router.precall import BYTES_PER_TOKEN
 from gateway.router.request import RouteRequest, RouteTrace
 
 log = logging.getLogger(__name__)
+
+TOKEN_COUNT_HEADER = b"x-gateway-token-count"
+COUNT_TIMEOUT_S = 30.0
 
 
 async def handle_messages(plane: DataPlane, incoming: Incoming) -> None:
@@ -142,18 +147,45 @@ def _end_user(body: dict[str, Any]) -> object:
 
 
 async def handle_count_tokens(plane: DataPlane, incoming: Incoming) -> None:
-    """An estimate (serialized size / 4): no tokenizer runs in the gateway."""
+    """Exact from Anthropic's own count_tokens when the group has a healthy Anthropic
+    deployment; else an estimate (serialized size / 4: no tokenizer runs in the gateway).
+    ``x-gateway-token-count`` says which: ``exact`` or ``estimate``."""
     await plane.auth.authenticate(incoming.headers)
     body = await _read(plane, incoming)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("model: a non-empty string is required", param="model")
-    plane.router.groups.resolve(model)
+    group = plane.router.groups.resolve(model)
     if not isinstance(body.get("messages"), list):
         raise InvalidRequest("messages: an array is required", param="messages")
+    ids = [
+        (b"x-request-id", incoming.request_id.encode()),
+        (b"request-id", incoming.request_id.encode()),
+    ]
+    now = time.time()
+    for deployment in group.deployments:
+        provider = deployment.provider
+        if not serves_messages(deployment) or not isinstance(provider, CountsTokens):
+            continue
+        if plane.router.cooldowns.health(deployment.id, now)[0] is not Health.OK:
+            continue
+        try:
+            raw = await provider.count_tokens(
+                body, _forwarded(incoming.headers), min(plane.request_timeout, COUNT_TIMEOUT_S)
+            )
+        except UpstreamBadRequest:
+            raise  # the request itself is wrong: Anthropic's answer is the caller's
+        except UpstreamError as error:
+            log.info(
+                "count_tokens upstream failed; estimating",
+                extra={"deployment": deployment.id, "error_type": error.label},
+            )
+            continue
+        await _send_json(incoming.send, 200, raw, [*ids, (TOKEN_COUNT_HEADER, b"exact")])
+        return
     counted = orjson.dumps([body.get("system"), body["messages"], body.get("tools")])
     payload = orjson.dumps({"input_tokens": max(1, len(counted) // BYTES_PER_TOKEN)})
-    await _send_json(incoming.send, 200, payload, [(b"x-request-id", incoming.request_id.encode())])
+    await _send_json(incoming.send, 200, payload, [*ids, (TOKEN_COUNT_HEADER, b"estimate")])
 
 
 async def _read(plane: DataPlane, incoming: Incoming) -> dict[str, Any]:

@@ -46,3 +46,5 @@ class DataPlane:
     responses: ResponsesState = field(default_factory=lambda: ResponsesState(store=None))
     # Metric labels from what the config names (a caller's made-up names never mint series).
     metric_labels: MetricLabels = field(default_factory=lambda: MetricLabels((), WildcardIds(())))
+    # /v1/models in Anthropic's shape, one body per id (for Anthropic clients).
+    anthropic_models: dict[str, bytes] = field(default_factory=dict)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, Mapping
+from typing import Any
 
 import aiohttp
 import orjson
@@ -70,6 +71,7 @@ class AnthropicProvider:
         self._model = model
         self._base = api_base
         self._url = api_base + "/v1/messages"
+        self._count_url = api_base + "/v1/messages/count_tokens"
         headers = {
             "content-type": "application/json",
             "accept": "application/json",
@@ -119,6 +121,15 @@ class AnthropicProvider:
         return await self._upstream.open_stream(
             self._url, payload, self._headers, call, self._chunks
         )
+
+    async def count_tokens(
+        self, body: dict[str, Any], headers: dict[str, str] | None, seconds: float
+    ) -> bytes:
+        payload = orjson.dumps({**body, "model": self._model})
+        raw, _ = await self._upstream.post_answer(
+            self._count_url, payload, native_headers(self._headers, headers, None), seconds
+        )
+        return raw
 
     async def _send_native(self, call: UpstreamCall) -> UpstreamResult:
         raw, _ = await self._upstream.post_answer(

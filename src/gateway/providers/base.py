@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class Operation(enum.StrEnum):
@@ -138,3 +138,14 @@ class Provider(Protocol):
 
     async def open_stream(self, call: UpstreamCall) -> ChunkStream:
         """Start a streaming call; errors before the first chunk are raised here."""
+
+
+@runtime_checkable
+class CountsTokens(Protocol):
+    """A provider whose upstream counts a Messages request's tokens itself (Anthropic's
+    ``/v1/messages/count_tokens``): exact, where the gateway could only estimate."""
+
+    async def count_tokens(
+        self, body: dict[str, Any], headers: dict[str, str] | None, seconds: float
+    ) -> bytes:
+        """The upstream's answer as it came (``{"input_tokens": N}``)."""
