@@ -281,3 +281,79 @@ def test_count_tokens_estimates_where_no_anthropic_deployment_can_count(
     # An Anthropic group's count is Anthropic's own.
     client.messages.count_tokens(model=CLAUDE, messages=[{"role": "user", "content": "hi"}])
     assert [r.path for r in upstreams[1].requests] == ["/v1/messages/count_tokens"]
+
+
+def test_documents_reach_an_openai_deployment_as_text_and_file_parts(
+    client: anthropic.Anthropic, upstreams: Any
+) -> None:
+    openai_server, _ = upstreams
+    openai_server.script(OpenAIText(content="Read them."))
+    pdf = "JVBERi0xLjQKJcOkw7zDtsOfCjIgMCBvYmoK"
+    client.messages.create(
+        model=GPT,
+        max_tokens=100,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "document",
+                        "source": {"type": "text", "media_type": "text/plain", "data": "Notes."},
+                        "title": "notes.txt",
+                    },
+                    {
+                        "type": "document",
+                        "source": {"type": "base64", "media_type": "application/pdf", "data": pdf},
+                        "title": "report.pdf",
+                    },
+                    {"type": "text", "text": "Summarise both."},
+                ],
+            }
+        ],
+    )
+    sent = openai_server.requests[-1].body["messages"][0]["content"]
+    assert sent == [
+        {"type": "text", "text": "notes.txt\n\nNotes."},
+        {"type": "text", "text": "report.pdf"},
+        {
+            "type": "file",
+            "file": {"filename": "report.pdf", "file_data": f"data:application/pdf;base64,{pdf}"},
+        },
+        {"type": "text", "text": "Summarise both."},
+    ]
+    # A document only Anthropic can fetch is refused by name, before any upstream call.
+    calls = len(openai_server.requests)
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client.messages.create(
+            model=GPT,
+            max_tokens=100,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "document",
+                            "source": {"type": "url", "url": "https://example.com/a.pdf"},
+                        }
+                    ],
+                }
+            ],
+        )
+    assert "document source" in str(refused.value)
+    assert len(openai_server.requests) == calls
+
+
+def test_a_translated_streams_message_start_estimates_the_input_and_message_delta_counts_it(
+    client: anthropic.Anthropic, upstreams: Any
+) -> None:
+    script(upstreams, GPT, "Counted.")
+    prompt = "Count these words please. " * 40
+    with client.messages.stream(
+        model=GPT, max_tokens=100, messages=[{"role": "user", "content": prompt}]
+    ) as stream:
+        events = list(stream)
+    start = next(event for event in events if event.type == "message_start")
+    # OpenAI reports usage at the end: message_start has the gateway's estimate (size / 4),
+    # never zero; the final figures are the upstream's.
+    assert start.message.usage.input_tokens >= len(prompt) // 4  # type: ignore[union-attr]
+    assert stream.get_final_message().usage.input_tokens == 20

@@ -592,3 +592,51 @@ def test_embeddings_are_refused_clearly(
     assert response.status_code == 400
     assert "chat completions only" in response.json()["error"]["message"]
     assert anthropic.requests == []
+
+
+def test_cache_control_breakpoints_reach_anthropic_in_its_format(
+    client: openai.OpenAI, anthropic: MockAnthropic
+) -> None:
+    anthropic.script(Text(content="Cached.", input_tokens=10, cache_read=900, cache_creation=0))
+    ephemeral = {"type": "ephemeral"}
+    completion = client.chat.completions.create(
+        model=CLAUDE,
+        messages=[
+            {
+                "role": "system",
+                "content": [
+                    {"type": "text", "text": "A long system prompt.", "cache_control": ephemeral}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": "A long document.",
+                        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+                    },
+                    {"type": "text", "text": "First question"},
+                ],
+            },
+            {"role": "assistant", "content": "First answer", "cache_control": ephemeral},
+            {"role": "user", "content": "Next question"},
+        ],  # type: ignore[list-item,misc]
+        tools=[{**WEATHER_TOOL, "cache_control": ephemeral}],  # type: ignore[list-item]
+        extra_body={"prompt_cache_key": "session-1"},
+    )
+    sent = anthropic.last_request().body
+    assert sent["system"] == [
+        {"type": "text", "text": "A long system prompt.", "cache_control": ephemeral}
+    ]
+    assert sent["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    assert "cache_control" not in sent["messages"][0]["content"][1]
+    assert sent["messages"][1]["content"][-1] == {
+        "type": "text",
+        "text": "First answer",
+        "cache_control": ephemeral,
+    }
+    assert sent["tools"][0]["cache_control"] == ephemeral
+    assert "prompt_cache_key" not in sent  # a hint Anthropic has no field for
+    assert completion.usage is not None and completion.usage.prompt_tokens_details is not None
+    assert completion.usage.prompt_tokens_details.cached_tokens == 900

@@ -70,6 +70,20 @@ _PART = tagged(
         "image_url": obj(
             {"type": string(), "image_url": obj({"url": string()}, {"detail": string()})}
         ),
+        # A file inline (file_data: a data URL, with its filename) or uploaded (file_id).
+        "file": obj(
+            {
+                "type": string(),
+                "file": obj(
+                    {},
+                    {
+                        "file_data": string(prefix="data:"),
+                        "file_id": string(),
+                        "filename": string(),
+                    },
+                ),
+            }
+        ),
     },
 )
 _TOOL_CALL = obj(

@@ -39,7 +39,7 @@ from gateway.errors import GatewayError, InvalidRequest, UpstreamBadRequest, Ups
 from gateway.providers.anthropic_native import BETA_HEADER, VERSION_HEADER
 from gateway.providers.base import CountsTokens, Operation, StreamChunk
 from gateway.router.cooldown import Health
-from gateway.router.precall import BYTES_PER_TOKEN
+from gateway.router.precall import BYTES_PER_TOKEN, estimate_prompt_tokens
 from gateway.router.request import RouteRequest, RouteTrace
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
         await relay_stream(
             chunks,
             _headers(request_id, trace, incoming.arrived),
-            MessagesFramer(model),
+            MessagesFramer(model, body),
             incoming.receive,
             incoming.send,
             exchange=exchange,
@@ -216,10 +216,11 @@ class MessagesFramer:
     """The Messages stream: a passed-through stream's events as they came (each chunk
     carries its ``event``), or OpenAI chunks translated into the Messages events."""
 
-    __slots__ = ("_model", "_translator")
+    __slots__ = ("_body", "_model", "_translator")
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, body: dict[str, Any]) -> None:
         self._model = model
+        self._body = body
         self._translator: EventTranslator | None = None
 
     def opening(self) -> bytes:
@@ -230,7 +231,8 @@ class MessagesFramer:
             return b"event: " + chunk.event + b"\ndata: " + chunk.data + b"\n\n"
         translator = self._translator
         if translator is None:
-            translator = self._translator = EventTranslator(self._model)
+            estimate = estimate_prompt_tokens(self._body)
+            translator = self._translator = EventTranslator(self._model, estimate)
             return translator.start() + b"".join(translator.feed(orjson.loads(chunk.data)))
         return b"".join(translator.feed(orjson.loads(chunk.data)))
 

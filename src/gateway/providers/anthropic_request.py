@@ -5,6 +5,12 @@ alternating turns, text and image parts, tool calls and tool results as
 ``tool_use`` / ``tool_result`` blocks, tools, ``tool_choice``, stop sequences
 and ``max_tokens`` (Anthropic requires it). A parameter it cannot express is
 refused (or dropped with ``drop_params``) by ``check_params``.
+
+Prompt-caching breakpoints are kept as clients send them in the OpenAI format
+(Cursor, LangChain, LiteLLM's convention): ``cache_control`` on a content part,
+on a whole message (its last block), on a system message, or on a tool; each
+becomes the same ``cache_control`` on the Anthropic block, so a repeated prefix
+is read from Anthropic's cache instead of billed in full.
 """
 
 from __future__ import annotations
@@ -40,9 +46,8 @@ def messages_request(
         "max_tokens": max_output_tokens(body) or default_max_tokens,
     }
     if system:
-        request["system"] = (
-            system[0] if len(system) == 1 else [{"type": "text", "text": t} for t in system]
-        )
+        plain = len(system) == 1 and "cache_control" not in system[0]
+        request["system"] = system[0]["text"] if plain else system
     for name in ("temperature", "top_p", "top_k"):
         if body.get(name) is not None:
             request[name] = body[name]
@@ -61,17 +66,63 @@ def messages_request(
     return request
 
 
-def _messages(raw: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    system: list[str] = []
+def _messages(raw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     out: list[dict[str, Any]] = []
-    for where, role, message in conversation(raw, system):
+    for where, role, message in conversation(raw, []):
         if role == "user":
-            _append(out, "user", _user_blocks(message.get("content"), f"{where}.content"))
+            blocks = _user_blocks(message.get("content"), f"{where}.content")
         elif role == "assistant":
-            _append(out, "assistant", _assistant_blocks(message, where))
+            blocks = _assistant_blocks(message, where)
         else:
-            _append(out, "user", [_tool_result(message, where)])
-    return system, out
+            blocks = [_tool_result(message, where)]
+        _mark_last(blocks, message)
+        _append(out, "assistant" if role == "assistant" else "user", blocks)
+    return _system(raw), out
+
+
+def _system(raw: list[Any]) -> list[dict[str, Any]]:
+    """The system and developer messages as text blocks, their breakpoints kept."""
+    blocks: list[dict[str, Any]] = []
+    for index, message in enumerate(raw):
+        if not isinstance(message, dict) or message.get("role") not in ("system", "developer"):
+            continue
+        content = message.get("content")
+        own: list[dict[str, Any]] = []
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "text" and part.get("text"):
+                    own.append(_with_cache({"type": "text", "text": str(part["text"])}, part))
+        else:
+            text = text_of(content, f"messages[{index}].content")
+            if text:
+                own.append({"type": "text", "text": text})
+        _mark_last(own, message)
+        blocks.extend(own)
+    return blocks
+
+
+def cache_control(source: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``cache_control`` breakpoint ``source`` carries, in Anthropic's form."""
+    raw = source.get("cache_control")
+    if not isinstance(raw, dict) or raw.get("type") != "ephemeral":
+        return None
+    breakpoint_: dict[str, Any] = {"type": "ephemeral"}
+    if raw.get("ttl") in ("5m", "1h"):
+        breakpoint_["ttl"] = raw["ttl"]
+    return breakpoint_
+
+
+def _with_cache(block: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
+    found = cache_control(source)
+    if found is not None:
+        block["cache_control"] = found
+    return block
+
+
+def _mark_last(blocks: list[dict[str, Any]], message: Mapping[str, Any]) -> None:
+    """A message's own ``cache_control`` marks its last block (unless that has one)."""
+    if blocks and "cache_control" not in blocks[-1]:
+        _with_cache(blocks[-1], message)
 
 
 def _append(out: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
@@ -93,7 +144,7 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
 def _part(part: Any, where: str) -> dict[str, Any]:
     kind = part.get("type") if isinstance(part, dict) else None
     if kind == "text":
-        return {"type": "text", "text": str(part.get("text", ""))}
+        return _with_cache({"type": "text", "text": str(part.get("text", ""))}, part)
     if kind == "image_url":
         image = part.get("image_url")
         url = image.get("url") if isinstance(image, dict) else image
@@ -102,11 +153,10 @@ def _part(part: Any, where: str) -> dict[str, Any]:
         inline = parse_data_url(url)
         if inline is not None:
             media_type, data = inline
-            return {
-                "type": "image",
-                "source": {"type": "base64", "media_type": media_type, "data": data},
-            }
-        return {"type": "image", "source": {"type": "url", "url": url}}
+            source = {"type": "base64", "media_type": media_type, "data": data}
+        else:
+            source = {"type": "url", "url": url}
+        return _with_cache({"type": "image", "source": source}, part)
     raise TranslationError(
         f"{where}: content parts of type {kind!r} are not supported by anthropic", param=where
     )
@@ -148,12 +198,15 @@ def _tool_result(message: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _tools(raw: Any) -> list[dict[str, Any]]:
     tools = []
-    for function in function_tools(raw):
+    for tool, function in zip(raw or [], function_tools(raw), strict=True):
         schema = function.get("parameters") or {"type": "object", "properties": {}}
         entry: dict[str, Any] = {"name": function.get("name"), "input_schema": schema}
         if function.get("description"):
             entry["description"] = function["description"]
-        tools.append(entry)
+        # A breakpoint on the tool (LiteLLM's place) or on its function object.
+        tools.append(
+            _with_cache(entry, tool) if "cache_control" in tool else _with_cache(entry, function)
+        )
     return tools
 
 

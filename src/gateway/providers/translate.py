@@ -34,6 +34,9 @@ CHAT_PARAMS = frozenset(
         "stop",
         "tools",
         "tool_choice",
+        # A caching hint, not a generation setting: providers without one ignore it (the
+        # gateway reads it for session affinity).
+        "prompt_cache_key",
     }
 )
 

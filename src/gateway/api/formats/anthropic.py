@@ -138,6 +138,8 @@ def _user(blocks: list[Any], where: str) -> list[dict[str, Any]]:
             parts.append({"type": "text", "text": _text_block(block, at)})
         elif kind == "image":
             parts.append(_image(block, at))
+        elif kind == "document":
+            parts.extend(_document(block, at))
         else:
             raise TranslationError(f"{at}: blocks of type {kind!r} are not supported", param=at)
     if parts:
@@ -154,6 +156,51 @@ def _image(block: Mapping[str, Any], where: str) -> dict[str, Any]:
     else:
         raise TranslationError(f"{where}.source: base64 or url expected", param=where)
     return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _document(block: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
+    """A document block as OpenAI parts: a text document (``text`` or ``content`` source)
+    as text, a PDF as a ``file`` part; its title and context lead, as text."""
+    raw_source = block.get("source")
+    source: Mapping[str, Any] = raw_source if isinstance(raw_source, dict) else {}
+    kind = source.get("type")
+    heading = "\n".join(
+        str(block[field]) for field in ("title", "context") if isinstance(block.get(field), str)
+    )
+    if kind == "text":
+        data = source.get("data")
+        if not isinstance(data, str):
+            raise TranslationError(f"{where}.source.data: a string is required", param=where)
+        return [{"type": "text", "text": f"{heading}\n\n{data}" if heading else data}]
+    if kind == "content":
+        content = source.get("content")
+        if isinstance(content, str):
+            texts = [content]
+        elif isinstance(content, list):
+            texts = [
+                _text_block(item, f"{where}.source.content.{index}")
+                for index, item in enumerate(content)
+            ]
+        else:
+            raise TranslationError(f"{where}.source.content: text is required", param=where)
+        text = "\n\n".join(texts)
+        return [{"type": "text", "text": f"{heading}\n\n{text}" if heading else text}]
+    if kind == "base64" and source.get("media_type") == "application/pdf":
+        data = source.get("data")
+        if not isinstance(data, str) or not data:
+            raise TranslationError(f"{where}.source.data: base64 data is required", param=where)
+        title = block.get("title")
+        filename = title if isinstance(title, str) and title else "document.pdf"
+        part = {
+            "type": "file",
+            "file": {"filename": filename, "file_data": f"data:application/pdf;base64,{data}"},
+        }
+        return [{"type": "text", "text": heading}, part] if heading else [part]
+    raise TranslationError(
+        f"{where}.source: a {kind or 'missing'} document source can be read only by an "
+        "Anthropic deployment (this one takes text, and PDFs inline as base64)",
+        param=where,
+    )
 
 
 def _tool_result(block: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
@@ -324,8 +371,11 @@ def event(kind: str, payload: Mapping[str, Any]) -> bytes:
 class EventTranslator:
     """Turns OpenAI chunks, in order, into the Messages stream's events."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, input_estimate: int = 0) -> None:
         self._model = model
+        # What message_start says of the input before the upstream has: OpenAI-shaped
+        # streams report usage only at their end (message_delta carries the real figures).
+        self._input_estimate = input_estimate
         self._started = False
         self._block = -1  # index of the open content block, -1 when none
         self._block_kind: str | None = None
@@ -343,7 +393,7 @@ class EventTranslator:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": usage_json(None),
+            "usage": {**usage_json(None), "input_tokens": self._input_estimate},
         }
         return event("message_start", {"type": "message_start", "message": message})
 
