@@ -224,9 +224,10 @@ REQUEST: Check = obj(
             {
                 "enabled": obj({"type": string(), "budget_tokens": integer(minimum=1024)}),
                 "disabled": obj({"type": string()}),
-                "adaptive": obj({"type": string()}),
+                "adaptive": obj({"type": string()}, {"display": string()}),
             },
         ),
+        "output_config": obj({}, {"effort": string(enum=("low", "medium", "high", "max"))}),
         "tool_choice": tagged(
             "type",
             {
@@ -286,6 +287,22 @@ def conversation_problems(body: dict[str, Any]) -> list[str]:
     if "tool_choice" in body and not body.get("tools"):
         problems.append("tool_choice: may only be specified while providing tools")
     return problems
+
+
+ADAPTIVE_ONLY = ("claude-opus-4-7", "claude-opus-5", "claude-sonnet-5", "claude-haiku-5")
+
+
+def thinking_problems(body: dict[str, Any]) -> list[str]:
+    """The thinking rules: a budget below max_tokens, and no budget where the model
+    thinks adaptively only (Opus 4.7 and later)."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return []
+    if str(body.get("model", "")).startswith(ADAPTIVE_ONLY):
+        return ["thinking.type.enabled is not supported for this model; use adaptive"]
+    if thinking.get("budget_tokens", 0) >= body.get("max_tokens", 0):
+        return ["max_tokens: must be greater than thinking.budget_tokens"]
+    return []
 
 
 def latest_version_problems(body: dict[str, Any]) -> list[str]:
@@ -380,6 +397,8 @@ class MockAnthropic(MockServer):
             problems = conversation_problems(body) + self._unsigned(body)
         if not problems and version == LATEST:
             problems = latest_version_problems(body)
+        if not problems:
+            problems = thinking_problems(body)
         if self.violated(problems):
             return _error(Error(400, "invalid_request_error", "; ".join(problems)))
         if isinstance(behaviour, Error):

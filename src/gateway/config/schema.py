@@ -142,6 +142,9 @@ class ModelInfo(Section):
     # how long an unanswered request waits before a hedge is sent (over router_settings).
     routing_strategy: RoutingStrategyName | None = None
     hedge_after_ms: float | None = Field(default=None, gt=0, le=600_000)
+    # Anthropic models: how reasoning_effort becomes thinking (a token budget, or
+    # adaptive thinking at an effort level); unset, the model's version decides.
+    thinking_mode: Literal["budget", "adaptive"] | None = None
 
 
 class ModelEntry(Section):

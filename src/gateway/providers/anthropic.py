@@ -28,6 +28,7 @@ from gateway.errors import (
 from gateway.providers.anthropic_native import native_events, native_headers, native_payload
 from gateway.providers.anthropic_request import SUPPORTED_PARAMS, messages_request
 from gateway.providers.anthropic_response import StreamTranslator, chat_completion, usage_of
+from gateway.providers.anthropic_thinking import Thinking
 from gateway.providers.base import Operation, StreamChunk, UpstreamCall, UpstreamResult
 from gateway.providers.retry_after import parse_retry_after
 from gateway.providers.sse import sse_event_batches
@@ -67,6 +68,7 @@ class AnthropicProvider:
         deployment_id: str,
         default_max_tokens: int,
         drop_params: bool,
+        thinking: Thinking | None = None,
     ) -> None:
         self._model = model
         self._base = api_base
@@ -82,6 +84,7 @@ class AnthropicProvider:
         headers.update(extra_headers or {})
         self._headers = headers
         self._max_tokens = default_max_tokens
+        self._thinking = thinking or Thinking.for_model(model, None, {})
         self._drop = drop_params
         self._upstream = Upstream(
             provider="anthropic",
@@ -163,7 +166,7 @@ class AnthropicProvider:
             )
         try:
             check_params(call.body, SUPPORTED_PARAMS, drop=self._drop, provider="anthropic")
-            request = messages_request(call.body, self._model, self._max_tokens)
+            request = messages_request(call.body, self._model, self._max_tokens, self._thinking)
         except TranslationError as exc:
             raise UpstreamBadRequest(
                 exc.message,

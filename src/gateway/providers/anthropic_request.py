@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.providers.anthropic_thinking import Thinking
 from gateway.providers.translate import (
     CHAT_PARAMS,
     TranslationError,
@@ -32,11 +33,12 @@ from gateway.providers.translate import (
 )
 
 # The OpenAI chat parameters this translation expresses; others are refused or dropped.
-SUPPORTED_PARAMS = CHAT_PARAMS | {"parallel_tool_calls", "user"}
+# ``thinking`` is Anthropic's own, taken as it is (LiteLLM accepts it on chat too).
+SUPPORTED_PARAMS = CHAT_PARAMS | {"parallel_tool_calls", "user", "reasoning_effort", "thinking"}
 
 
 def messages_request(
-    body: Mapping[str, Any], model: str, default_max_tokens: int
+    body: Mapping[str, Any], model: str, default_max_tokens: int, thinking: Thinking
 ) -> dict[str, Any]:
     """The Messages API request for an OpenAI chat-completions body."""
     system, messages = _messages(body.get("messages"))
@@ -63,6 +65,10 @@ def messages_request(
         choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
         if choice is not None:
             request["tool_choice"] = choice
+    if isinstance(body.get("thinking"), dict):
+        request["thinking"] = body["thinking"]
+    elif body.get("reasoning_effort") is not None:
+        thinking.apply(body["reasoning_effort"], request)
     return request
 
 
@@ -163,7 +169,13 @@ def _part(part: Any, where: str) -> dict[str, Any]:
 
 
 def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+    # Thinking sent back as it came (with its signature) leads the turn, as Anthropic
+    # requires of a turn that used tools while thinking.
+    blocks: list[dict[str, Any]] = [
+        dict(block)
+        for block in message.get("thinking_blocks") or []
+        if isinstance(block, dict) and block.get("type") in ("thinking", "redacted_thinking")
+    ]
     text = text_of(message.get("content"), f"{where}.content")
     if text:
         blocks.append({"type": "text", "text": text})

@@ -1,6 +1,7 @@
 """Anthropic Messages answers as OpenAI chat completions, whole and streamed.
 
-Content blocks become the message's text and tool calls, ``stop_reason`` its
+Content blocks become the message's text and tool calls, thinking its
+``reasoning_content`` (and ``thinking_blocks``, signed, to send back), ``stop_reason`` its
 ``finish_reason``, and usage counts cache reads and writes in the prompt
 tokens as OpenAI counts them. ``StreamTranslator`` turns the Messages event
 stream into chat chunks, tool-use input deltas as tool-call argument deltas.
@@ -35,12 +36,15 @@ FINISH_REASONS = {
 def chat_completion(message: Mapping[str, Any], created: int) -> tuple[dict[str, Any], Usage]:
     text: list[str] = []
     calls: list[dict[str, Any]] = []
+    thoughts: list[dict[str, Any]] = []
     for block in message.get("content") or []:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
             text.append(str(block.get("text", "")))
         elif kind == "tool_use":
             calls.append(tool_call(block.get("id"), block.get("name"), block.get("input")))
+        elif kind in ("thinking", "redacted_thinking"):
+            thoughts.append(dict(block))
     reply: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(text) if text or not calls else None,
@@ -48,6 +52,12 @@ def chat_completion(message: Mapping[str, Any], created: int) -> tuple[dict[str,
     }
     if calls:
         reply["tool_calls"] = calls
+    if thoughts:
+        # The reasoning as text (reasoning_content, as DeepSeek and LiteLLM name it), and the
+        # blocks with their signatures, for the next turn to send back (thinking_blocks).
+        reasoning = "".join(str(b.get("thinking", "")) for b in thoughts if b["type"] == "thinking")
+        reply["reasoning_content"] = reasoning
+        reply["thinking_blocks"] = thoughts
     usage = usage_of(message.get("usage"))
     body = {
         "id": message.get("id"),
@@ -96,6 +106,7 @@ class StreamTranslator:
         self._model = ""
         self._usage: dict[str, Any] = {}
         self._tools: dict[int, int] = {}  # content block index -> tool call index
+        self._thinking: dict[int, str] = {}  # content block index -> its thinking so far
         self.done = False
 
     def feed(self, event: Mapping[str, Any]) -> list[StreamChunk]:
@@ -134,6 +145,11 @@ class StreamTranslator:
         kind = block.get("type")
         if kind == "text" and block.get("text"):
             return [self._chunk({"content": block["text"]})]
+        if kind == "thinking":
+            self._thinking[index] = str(block.get("thinking") or "")
+            return []
+        if kind == "redacted_thinking":
+            return [self._chunk({"thinking_blocks": [dict(block)]})]
         if kind == "tool_use":
             position = len(self._tools)
             self._tools[index] = position
@@ -150,6 +166,18 @@ class StreamTranslator:
         kind = delta.get("type")
         if kind == "text_delta":
             return [self._chunk({"content": delta.get("text", "")})]
+        if kind == "thinking_delta" and index in self._thinking:
+            piece = str(delta.get("thinking", ""))
+            self._thinking[index] += piece
+            return [self._chunk({"reasoning_content": piece})] if piece else []
+        if kind == "signature_delta" and index in self._thinking:
+            # The block is whole once signed: handed over for the next turn to send back.
+            block = {
+                "type": "thinking",
+                "thinking": self._thinking.pop(index),
+                "signature": str(delta.get("signature", "")),
+            }
+            return [self._chunk({"thinking_blocks": [block]})]
         if kind == "input_json_delta" and index in self._tools and delta.get("partial_json"):
             call = {"index": self._tools[index], "function": {"arguments": delta["partial_json"]}}
             return [self._chunk({"tool_calls": [call]})]

@@ -11,6 +11,7 @@ from gateway.config.schema import MockToolCall
 from gateway.errors import UpstreamServerError
 from gateway.providers import anthropic, azure, gemini
 from gateway.providers.anthropic import AnthropicProvider
+from gateway.providers.anthropic_thinking import Thinking
 from gateway.providers.base import ChunkStream, Provider, UpstreamCall, UpstreamResult
 from gateway.providers.bedrock import DEFAULT_MAX_TOKENS as DEFAULT_BEDROCK_MAX_TOKENS
 from gateway.providers.bedrock import CredentialsMissing, build_bedrock
@@ -194,6 +195,7 @@ def build_provider(
             or info.max_tokens
             or anthropic.DEFAULT_MAX_TOKENS,
             drop_params=drop,
+            thinking=Thinking.for_model(spec.model, info.thinking_mode, env),
         )
     if spec.provider == "gemini":
         key = key or env.get(gemini.KEY_ENV)
