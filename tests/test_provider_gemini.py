@@ -21,6 +21,7 @@ from support.mock_gemini import API_KEY, Blocked, Call, Error, MockGemini, Text,
 from support.shapes import assert_complete
 
 GEMINI = "gemini-flash"
+GEMINI3 = "gemini-3"
 BACKUP = "gemini-backup"
 EMBED = "gemini-embed"
 MODEL = "gemini-2.5-flash"
@@ -74,6 +75,7 @@ def gemini_gateway(
             gemini_deployment(GEMINI, MODEL, base),
             gemini_deployment(BACKUP, "gemini-2.5-pro", base),
             gemini_deployment(EMBED, "gemini-embedding-001", base),
+            gemini_deployment(GEMINI3, "gemini-3-pro-preview", base),
         ],
         "router_settings": {
             "num_retries": 0,
@@ -369,3 +371,95 @@ def test_embeddings_single_and_batch(client: openai.OpenAI, gemini: MockGemini) 
         "outputDimensionality": 4,
     }
     assert batch.usage.prompt_tokens > 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_gemini_3_tool_loop_carries_the_thought_signature_through_the_openai_format(
+    client: openai.OpenAI, gemini: MockGemini, stream: bool
+) -> None:
+    signature = "CsMBAdHtim9nV1Jb1E2ZwNJ6xBkhPJkUJcAuoL3cMmpE8JJ0wGk"
+    gemini.script(
+        Call("get_weather", {"location": "Boston, MA"}, thought_signature=signature),
+        Text(content="It is 5 degrees in Boston."),
+    )
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Weather in Boston?"}]
+    if stream:
+        chunks = list(
+            client.chat.completions.create(
+                model=GEMINI3, messages=messages, tools=[WEATHER_TOOL], stream=True
+            )
+        )
+        calls = [call for c in chunks if c.choices for call in c.choices[0].delta.tool_calls or []]
+        call_id, arguments = calls[0].id, calls[0].function.arguments  # type: ignore[union-attr]
+    else:
+        completion = client.chat.completions.create(
+            model=GEMINI3, messages=messages, tools=[WEATHER_TOOL]
+        )
+        call = completion.choices[0].message.tool_calls[0]  # type: ignore[index]
+        call_id, arguments = call.id, call.function.arguments  # type: ignore[union-attr]
+    assert call_id and call_id.endswith(f"__thought__{signature}")
+    messages.append(
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": arguments},
+                }
+            ],
+        }
+    )
+    messages.append({"role": "tool", "tool_call_id": call_id, "content": '{"temperature": 5}'})
+    # Gemini 3 refuses a function call sent back without its signature (the mock too).
+    answer = client.chat.completions.create(model=GEMINI3, messages=messages, tools=[WEATHER_TOOL])
+    assert answer.choices[0].message.content == "It is 5 degrees in Boston."
+    part = gemini.requests[-1].body["contents"][1]["parts"][0]
+    assert part["thoughtSignature"] == signature
+    assert part["functionCall"] == {"name": "get_weather", "args": {"location": "Boston, MA"}}
+
+
+@pytest.mark.parametrize(
+    ("group", "effort", "config"),
+    [
+        (GEMINI3, "low", {"thinkingLevel": "low", "includeThoughts": True}),
+        (GEMINI3, "high", {"thinkingLevel": "high", "includeThoughts": True}),
+        (GEMINI3, "none", {"thinkingLevel": "minimal"}),
+        (GEMINI, "medium", {"thinkingBudget": 2048, "includeThoughts": True}),
+        (GEMINI, "none", {"thinkingBudget": 0}),
+    ],
+)
+def test_reasoning_effort_becomes_geminis_thinking_config(
+    client: openai.OpenAI, gemini: MockGemini, group: str, effort: str, config: dict[str, Any]
+) -> None:
+    gemini.script(Text(content="Done."))
+    client.chat.completions.create(
+        model=group,
+        messages=[{"role": "user", "content": "Think."}],
+        reasoning_effort=effort,  # type: ignore[arg-type]
+    )
+    assert gemini.requests[-1].body["generationConfig"]["thinkingConfig"] == config
+
+
+def test_thought_summaries_come_back_as_reasoning_content(
+    client: openai.OpenAI, gemini: MockGemini
+) -> None:
+    thought = "Boston in winter is cold."
+    gemini.script(Text(content="Cold.", thought=thought), Text(content="Cold.", thought=thought))
+    completion = client.chat.completions.create(
+        model=GEMINI3, messages=[{"role": "user", "content": "Weather?"}], reasoning_effort="low"
+    )
+    message = completion.choices[0].message
+    assert message.content == "Cold."
+    assert (message.model_extra or {})["reasoning_content"] == thought
+    reasoning, text = "", ""
+    for chunk in client.chat.completions.create(
+        model=GEMINI3,
+        messages=[{"role": "user", "content": "Weather?"}],
+        reasoning_effort="low",
+        stream=True,
+    ):
+        if chunk.choices:
+            reasoning += (chunk.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
+            text += chunk.choices[0].delta.content or ""
+    assert (reasoning, text) == (thought, "Cold.")

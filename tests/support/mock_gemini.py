@@ -52,6 +52,8 @@ class Text:
     completion_tokens: int = 6
     cached_tokens: int = 0
     thoughts_tokens: int = 0
+    # A thought summary (a part with ``thought: true``) ahead of the answer.
+    thought: str | None = None
     chunks: int = 3
     finish: str = "STOP"
     candidates: int = 1
@@ -61,6 +63,8 @@ class Text:
 class Call:
     name: str
     args: dict[str, Any]
+    # Gemini 3 signs each function call; the next request must send the signature back.
+    thought_signature: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,14 @@ _GENERATION = obj(
         "seed": integer(),
         "presencePenalty": number(),
         "frequencyPenalty": number(),
-        "thinkingConfig": any_object(),
+        "thinkingConfig": obj(
+            {},
+            {
+                "thinkingBudget": integer(minimum=-1),
+                "thinkingLevel": string(enum=("minimal", "low", "medium", "high")),
+                "includeThoughts": boolean(),
+            },
+        ),
     },
 )
 REQUEST: Check = obj(
@@ -275,6 +286,7 @@ class MockGemini(MockServer):
         # The n-th token grant (1-based) waits for the event; see ``hold_token``.
         self._held: dict[int, threading.Event] = {}
         self._grants = 0
+        self._signatures: set[str] = set()  # thought signatures issued
 
     def default_behaviour(self) -> Any:
         return Text()
@@ -378,6 +390,28 @@ class MockGemini(MockServer):
 
     # --- generateContent ----------------------------------------------------------------
 
+    def _thinking_problems(self, model: str, body: dict[str, Any]) -> list[str]:
+        """Gemini 3: thinkingLevel (never with thinkingBudget), and every function call
+        sent back with the signature issued for it. Gemini 2.5: thinkingBudget only."""
+        config = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+        problems = []
+        gemini3 = model.startswith("gemini-3")
+        if "thinkingLevel" in config and not gemini3:
+            problems.append("thinkingLevel is not supported by this model")
+        if "thinkingLevel" in config and "thinkingBudget" in config:
+            problems.append("thinking_budget and thinking_level are not supported together")
+        if gemini3:
+            with self._lock:
+                signed = set(self._signatures)
+            for index, content in enumerate(body.get("contents") or []):
+                for position, part in enumerate(content.get("parts") or []):
+                    if "functionCall" in part and part.get("thoughtSignature") not in signed:
+                        problems.append(
+                            f"contents[{index}].parts[{position}]: Function call is missing a "
+                            "thought_signature in functionCall parts"
+                        )
+        return problems
+
     async def _ai_studio(self, request: web.Request) -> web.StreamResponse:
         recorded, behaviour = await self.record(request)
         if (
@@ -432,7 +466,7 @@ class MockGemini(MockServer):
             return _error(Error(404, "NOT_FOUND", f"Method {method} not found"))
         problems = validate(checks[method], body)
         if not problems and checks[method] is REQUEST:
-            problems = turn_problems(body)
+            problems = turn_problems(body) + self._thinking_problems(model, body)
         if method == "batchEmbedContents" and not problems:
             problems = [
                 f"requests[{i}].model: {r['model']!r} differs from models/{model}"
@@ -448,6 +482,9 @@ class MockGemini(MockServer):
         if method in ("embedContent", "batchEmbedContents", "predict"):
             return web.json_response(_embeddings(method, body))
         serial = next(self._serial)
+        if isinstance(behaviour, Call) and behaviour.thought_signature is not None:
+            with self._lock:
+                self._signatures.add(behaviour.thought_signature)
         if method == "streamGenerateContent":
             return await self._stream(request, behaviour, model, serial, vertex)
         return web.json_response(_answer_body(behaviour, model, serial, vertex))
@@ -515,11 +552,11 @@ def _answer_body(behaviour: Any, model: str, serial: int, vertex: bool) -> dict[
         candidate = {"finishReason": behaviour.reason, "index": 0, "safetyRatings": _ratings(True)}
         return {"candidates": [candidate], "usageMetadata": usage, **meta}
     if isinstance(behaviour, Call):
+        part: dict[str, Any] = {"functionCall": {"name": behaviour.name, "args": behaviour.args}}
+        if behaviour.thought_signature is not None:
+            part["thoughtSignature"] = behaviour.thought_signature
         candidate = {
-            "content": {
-                "role": "model",
-                "parts": [{"functionCall": {"name": behaviour.name, "args": behaviour.args}}],
-            },
+            "content": {"role": "model", "parts": [part]},
             "finishReason": "STOP",
             "index": 0,
             "safetyRatings": _ratings(),
@@ -530,7 +567,10 @@ def _answer_body(behaviour: Any, model: str, serial: int, vertex: bool) -> dict[
         {
             "content": {
                 "role": "model",
-                "parts": [{"text": behaviour.content if i == 0 else f"{behaviour.content} ({i})"}],
+                "parts": [
+                    *([{"text": behaviour.thought, "thought": True}] if behaviour.thought else []),
+                    {"text": behaviour.content if i == 0 else f"{behaviour.content} ({i})"},
+                ],
             },
             "finishReason": behaviour.finish,
             "index": i,
@@ -548,6 +588,12 @@ def _stream_events(behaviour: Any, model: str, serial: int, vertex: bool) -> lis
     meta = _meta(model, serial, vertex)
     pieces = split(behaviour.content, behaviour.chunks)
     events = []
+    if behaviour.thought:
+        thought = {
+            "content": {"role": "model", "parts": [{"text": behaviour.thought, "thought": True}]},
+            "index": 0,
+        }
+        events.append({"candidates": [thought], **meta})
     for index, piece in enumerate(pieces):
         candidate: dict[str, Any] = {
             "content": {"role": "model", "parts": [{"text": piece}]},

@@ -146,7 +146,7 @@ class GeminiProvider:
             )
         try:
             check_params(call.body, SUPPORTED_PARAMS, drop=self._drop, provider=self.name)
-            return orjson.dumps(generate_request(call.body))
+            return orjson.dumps(generate_request(call.body, self._model))
         except TranslationError as exc:
             raise self._bad_request(exc.message, exc.param) from None
 

@@ -33,6 +33,32 @@ SUPPORTED_PARAMS = CHAT_PARAMS | {
     "presence_penalty",
     "frequency_penalty",
     "response_format",
+    "reasoning_effort",
+}
+# Gemini 3 signs its function calls; the signature rides in the OpenAI tool call's id
+# (``<id>__thought__<signature>``, as LiteLLM carries it), which every client sends back
+# as it got it, and is put back on the call's part on the next request.
+THOUGHT_SEPARATOR = "__thought__"
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+# Gemini 2.5 thinks within a token budget (0: not at all, where the model allows it) ...
+THINKING_BUDGETS = {
+    "none": 0,
+    "minimal": 512,
+    "low": 1024,
+    "medium": 2048,
+    "high": 4096,
+    "xhigh": 8192,
+    "max": 24576,
+}
+# ... Gemini 3 at a level (``minimal`` is its least: it has no off).
+THINKING_LEVELS = {
+    "none": "minimal",
+    "minimal": "minimal",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
 }
 # Gemini's function parameter schema is a subset of OpenAPI 3.0; other keys are refused upstream.
 SCHEMA_KEYS = frozenset(
@@ -63,12 +89,15 @@ SCHEMA_KEYS = frozenset(
 )
 
 
-def generate_request(body: Mapping[str, Any]) -> dict[str, Any]:
+def generate_request(body: Mapping[str, Any], model: str = "") -> dict[str, Any]:
     system, contents = _contents(body.get("messages"))
     request: dict[str, Any] = {"contents": contents}
     if system:
         request["systemInstruction"] = {"parts": [{"text": text} for text in system]}
     config = _generation_config(body)
+    effort = body.get("reasoning_effort")
+    if effort is not None:
+        config["thinkingConfig"] = thinking_config(effort, model)
     if config:
         request["generationConfig"] = config
     tools = _tools(body.get("tools"))
@@ -149,10 +178,35 @@ def _model_parts(
     for index, call in enumerate(message.get("tool_calls") or []):
         function = call_function(call, where, index)
         name = str(function.get("name", ""))
-        if call.get("id"):
-            names[str(call["id"])] = name
-        parts.append({"functionCall": {"name": name, "args": _json_arguments(function, where)}})
+        call_id = str(call.get("id") or "")
+        if call_id:
+            names[call_id] = name
+        part: dict[str, Any] = {
+            "functionCall": {"name": name, "args": _json_arguments(function, where)}
+        }
+        _, signed, signature = call_id.partition(THOUGHT_SEPARATOR)
+        if signed and signature:
+            part["thoughtSignature"] = signature
+        parts.append(part)
     return parts
+
+
+def thinking_config(effort: Any, model: str) -> dict[str, Any]:
+    """``reasoning_effort`` as Gemini's ``thinkingConfig``: a level for Gemini 3, a budget
+    for the others; with thought summaries, which come back as ``reasoning_content``."""
+    if effort not in EFFORTS:
+        raise TranslationError(
+            f"reasoning_effort: {effort!r} is not one of {', '.join(EFFORTS)}",
+            param="reasoning_effort",
+        )
+    config: dict[str, Any]
+    if "gemini-3" in model:
+        config = {"thinkingLevel": THINKING_LEVELS[effort]}
+    else:
+        config = {"thinkingBudget": THINKING_BUDGETS[effort]}
+    if effort != "none":
+        config["includeThoughts"] = True
+    return config
 
 
 def _json_arguments(function: Mapping[str, Any], where: str) -> dict[str, Any]:

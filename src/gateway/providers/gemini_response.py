@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.providers.base import StreamChunk, Usage
+from gateway.providers.gemini_request import THOUGHT_SEPARATOR
 from gateway.providers.translate import as_int, tool_call, usage_json
 
 # The finish reasons of an answer withheld on safety grounds.
@@ -57,12 +58,19 @@ def _text(parts: list[dict[str, Any]]) -> str:
     return "".join(str(p["text"]) for p in parts if "text" in p and not p.get("thought"))
 
 
+def _reasoning(parts: list[dict[str, Any]]) -> str:
+    return "".join(str(p["text"]) for p in parts if "text" in p and p.get("thought"))
+
+
 def _calls(parts: list[dict[str, Any]], first_index: int) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     for part in parts:
         call = part.get("functionCall")
         if isinstance(call, dict):
             call_id = str(call.get("id") or f"call_{uuid.uuid4().hex[:24]}")
+            signature = part.get("thoughtSignature")
+            if isinstance(signature, str) and signature:
+                call_id = f"{call_id}{THOUGHT_SEPARATOR}{signature}"
             entry = tool_call(call_id, call.get("name"), call.get("args"))
             calls.append({"index": first_index + len(calls), **entry})
     return calls
@@ -107,6 +115,9 @@ def chat_completion(
             "content": text if text or not calls else None,
             "refusal": None,
         }
+        reasoning = _reasoning(parts)
+        if reasoning:
+            message["reasoning_content"] = reasoning
         if calls:
             message["tool_calls"] = [{k: v for k, v in c.items() if k != "index"} for c in calls]
         choices.append(
@@ -167,6 +178,9 @@ class StreamTranslator:
             text = _text(parts)
             if text or "role" in delta:
                 delta["content"] = text
+            reasoning = _reasoning(parts)
+            if reasoning:
+                delta["reasoning_content"] = reasoning
             seen = self._calls.get(index, 0)
             calls = _calls(parts, seen)
             if calls:
