@@ -218,6 +218,7 @@ async def test_spend_logs_pages_through_every_row_and_the_report_sums_the_rollup
                 "prompt_tokens": 11 * PROMPT_TOKENS,
                 "completion_tokens": 11 * COMPLETION_TOKENS,
                 "cached_tokens": 0,
+                "cache_write_tokens": 0,
                 "cost_usd": keys[0]["cost_usd"],
                 "unpriced_requests": 0,
             }

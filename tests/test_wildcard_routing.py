@@ -120,7 +120,7 @@ def test_a_pattern_serves_any_name_with_the_concrete_model_and_price(
     price = load_shipped_prices()["gpt-4o-mini"]
     group, cost = _cost(gateway, raw.headers["x-request-id"])
     assert group == "openai/*"
-    assert cost == pytest.approx(11 * price.input + 7 * price.output)
+    assert cost == pytest.approx(11 * price.base.input + 7 * price.base.output)
 
 
 def test_an_anthropic_pattern_calls_anthropic_with_the_asked_model(

@@ -176,7 +176,7 @@ def _responses_state(state: ResponsesState | None, config: GatewayConfig) -> Res
 
 def _price_per_token(prices: PriceBook, spec: DeploymentSpec) -> float | None:
     price = prices.lookup(spec.id, spec.model)
-    return None if price is None else price.input + price.output
+    return None if price is None else price.base.input + price.base.output
 
 
 def _session_pins(shared: SharedState | None) -> PinStore:

@@ -142,14 +142,16 @@ async def rollups_match_rows(url: str) -> None:
             " count(*) AS requests,"
             " count(*) FILTER (WHERE status >= 400) AS failed_requests,"
             " sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,"
-            " sum(cached_tokens) AS cached_tokens, coalesce(sum(cost_usd), 0) AS cost_usd,"
+            " sum(cached_tokens) AS cached_tokens,"
+            " sum(cache_write_tokens) AS cache_write_tokens,"
+            " coalesce(sum(cost_usd), 0) AS cost_usd,"
             " count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_requests"
             f" FROM spend_log GROUP BY 1, 2 ORDER BY 1, 2",
         )
         actual = await fetch(
             url,
             f"SELECT day, {column} AS dim, requests, failed_requests, prompt_tokens,"
-            " completion_tokens, cached_tokens, cost_usd, unpriced_requests"
+            " completion_tokens, cached_tokens, cache_write_tokens, cost_usd, unpriced_requests"
             f" FROM {table} ORDER BY 1, 2",
         )
         assert [dict(r) for r in actual] == [dict(r) for r in expected], table

@@ -149,10 +149,7 @@ def build_record(plane: DataPlane, exchange: Exchange) -> SpendRecord:
     cost: float | None = 0.0
     if (usage.prompt_tokens or usage.completion_tokens) and not exchange.cache_hit:
         price = plane.prices.lookup(deployment_id, served)
-        if price is None:
-            cost = None
-        else:
-            cost = price.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        cost = None if price is None else price.cost(usage)
     ttft = None
     if exchange.first_sent_at is not None:
         ttft = max(0.0, exchange.first_sent_at - exchange.arrived) * 1000.0
@@ -174,6 +171,7 @@ def build_record(plane: DataPlane, exchange: Exchange) -> SpendRecord:
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
         cost_usd=cost,
         latency_ms=elapsed * 1000.0,
         ttft_ms=ttft,
@@ -202,7 +200,7 @@ def hedge_records(
         if usage is not None:
             price = plane.prices.lookup(loss.deployment_id, served)
             if price is not None:
-                cost = price.cost(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+                cost = price.cost(usage)
         records.append(
             replace(
                 spend,
@@ -214,6 +212,7 @@ def hedge_records(
                 prompt_tokens=usage.prompt_tokens if usage is not None else 0,
                 completion_tokens=usage.completion_tokens if usage is not None else 0,
                 cached_tokens=usage.cached_tokens if usage is not None else 0,
+                cache_write_tokens=usage.cache_write_tokens if usage is not None else 0,
                 cost_usd=cost,
                 latency_ms=loss.seconds * 1000.0,
                 ttft_ms=None,

@@ -227,6 +227,7 @@ def _log_row(record: SpendRecord) -> dict[str, Any]:
         "prompt_tokens": record.prompt_tokens,
         "completion_tokens": record.completion_tokens,
         "cached_tokens": record.cached_tokens,
+        "cache_write_tokens": record.cache_write_tokens,
         "total_tokens": record.prompt_tokens + record.completion_tokens,
         "cost_usd": record.cost_usd,
         "latency_ms": round(record.latency_ms, 3),
@@ -250,6 +251,7 @@ def _report_row(group_by: GroupBy, row: ReportRow) -> dict[str, Any]:
         prompt_tokens=row.prompt_tokens,
         completion_tokens=row.completion_tokens,
         cached_tokens=row.cached_tokens,
+        cache_write_tokens=row.cache_write_tokens,
         cost_usd=row.cost_usd,
         unpriced_requests=row.unpriced_requests,
     )

@@ -133,6 +133,26 @@ class ModelInfo(Section):
     input_cost_per_token: float | None = Field(default=None, ge=0)
     output_cost_per_token: float | None = Field(default=None, ge=0)
     cache_read_input_token_cost: float | None = Field(default=None, ge=0)
+    # Cache writes: 5-minute (or the provider's only ttl) and 1-hour (Anthropic's ttl "1h").
+    cache_creation_input_token_cost: float | None = Field(default=None, ge=0)
+    cache_creation_input_token_cost_above_1hr: float | None = Field(default=None, ge=0)
+    # Long-context prices (every token of a request whose prompt is above the threshold)
+    # and service-tier prices (the tier the provider says served it), LiteLLM's names.
+    input_cost_per_token_above_128k_tokens: float | None = Field(default=None, ge=0)
+    output_cost_per_token_above_128k_tokens: float | None = Field(default=None, ge=0)
+    input_cost_per_token_above_200k_tokens: float | None = Field(default=None, ge=0)
+    output_cost_per_token_above_200k_tokens: float | None = Field(default=None, ge=0)
+    cache_read_input_token_cost_above_200k_tokens: float | None = Field(default=None, ge=0)
+    cache_creation_input_token_cost_above_200k_tokens: float | None = Field(default=None, ge=0)
+    input_cost_per_token_above_272k_tokens: float | None = Field(default=None, ge=0)
+    output_cost_per_token_above_272k_tokens: float | None = Field(default=None, ge=0)
+    cache_read_input_token_cost_above_272k_tokens: float | None = Field(default=None, ge=0)
+    input_cost_per_token_flex: float | None = Field(default=None, ge=0)
+    output_cost_per_token_flex: float | None = Field(default=None, ge=0)
+    cache_read_input_token_cost_flex: float | None = Field(default=None, ge=0)
+    input_cost_per_token_priority: float | None = Field(default=None, ge=0)
+    output_cost_per_token_priority: float | None = Field(default=None, ge=0)
+    cache_read_input_token_cost_priority: float | None = Field(default=None, ge=0)
     # The model this deployment is priced as (an Azure deployment's name says nothing).
     base_model: str | None = None
     # The endpoints the upstream itself serves (LiteLLM's field): "/v1/responses" here

@@ -1,7 +1,9 @@
 """Records as bytes, for the spill file and the Redis stream.
 
 A record is one JSON array in column order behind a format version, so a line
-written by this build is read back field for field by the next one.
+written by this build is read back field for field by the next one. Format 1
+(before ``cache_write_tokens``) is still read: a spill file or a stream entry
+written by the build before survives an upgrade.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import orjson
 
 from gateway.ledger.record import COLUMNS, SpendRecord
 
-FORMAT = 1
+FORMAT = 2
 _WIDTH = len(COLUMNS) + 1
+# Format 1 had every column but the last one, ``cache_write_tokens`` (its default then).
+_WIDTH_V1 = _WIDTH - 1
 _FALLBACKS = COLUMNS.index("fallbacks")
 
 
@@ -54,8 +58,12 @@ def _values(record: SpendRecord) -> list[Any]:
 
 
 def _record(value: Any) -> SpendRecord:
-    if not isinstance(value, list) or len(value) != _WIDTH or value[0] != FORMAT:
-        raise CorruptRecord("not a spend record of format 1")
+    if not isinstance(value, list) or not value:
+        raise CorruptRecord("not a spend record")
+    if not (
+        (value[0] == FORMAT and len(value) == _WIDTH) or (value[0] == 1 and len(value) == _WIDTH_V1)
+    ):
+        raise CorruptRecord(f"not a spend record of format 1 or {FORMAT}")
     fields = value[1:]
     try:
         fields[_FALLBACKS] = tuple(fields[_FALLBACKS])

@@ -75,7 +75,8 @@ class PostgresReader:
             f"SELECT {rollup.column} AS grp, {alias} AS key_alias,"
             " sum(requests) AS requests, sum(failed_requests) AS failed_requests,"
             " sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens,"
-            " sum(cached_tokens) AS cached_tokens, sum(cost_usd) AS cost_usd,"
+            " sum(cached_tokens) AS cached_tokens,"
+            " sum(cache_write_tokens) AS cache_write_tokens, sum(cost_usd) AS cost_usd,"
             " sum(unpriced_requests) AS unpriced_requests"
             f" FROM {rollup.table} WHERE day >= $1 AND day <= $2"
             f" GROUP BY {rollup.column} ORDER BY sum(cost_usd) DESC, {rollup.column} LIMIT $3"
@@ -90,6 +91,7 @@ class PostgresReader:
                 prompt_tokens=int(row["prompt_tokens"]),
                 completion_tokens=int(row["completion_tokens"]),
                 cached_tokens=int(row["cached_tokens"]),
+                cache_write_tokens=int(row["cache_write_tokens"]),
                 cost_usd=float(row["cost_usd"]),
                 unpriced_requests=int(row["unpriced_requests"]),
             )

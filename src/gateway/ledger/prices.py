@@ -1,7 +1,8 @@
 """What a request cost: per-token prices from the config or the shipped table.
 
-A deployment's ``model_info`` (``input_cost_per_token``,
-``output_cost_per_token``, ``cache_read_input_token_cost``) wins; otherwise the
+A deployment's ``model_info`` (``input_cost_per_token``, ``output_cost_per_token``,
+``cache_read_input_token_cost``, ``cache_creation_input_token_cost`` and LiteLLM's
+tier and service-tier variants) wins; otherwise the
 model is looked up in ``prices.json`` by its configured name, then by the name
 the upstream answered with (dated snapshots such as ``gpt-4o-2024-08-06``
 fall back to their base name). A model found nowhere has an unknown price: its
@@ -20,6 +21,7 @@ import orjson
 
 from gateway.config.model import DeploymentSpec
 from gateway.config.wildcards import WildcardIds, is_pattern
+from gateway.providers.base import Usage
 
 # ``-2024-08-06`` or ``-20241022`` at the end of a snapshot's name.
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
@@ -33,36 +35,151 @@ _BEDROCK_PARTS = (
 )
 
 
+# The price fields, by LiteLLM's names, in ``model_info`` and in ``prices.json``.
+INPUT, OUTPUT = "input_cost_per_token", "output_cost_per_token"
+CACHE_READ, CACHE_WRITE = "cache_read_input_token_cost", "cache_creation_input_token_cost"
+CACHE_WRITE_1H = "cache_creation_input_token_cost_above_1hr"
+RATE_FIELDS = (INPUT, OUTPUT, CACHE_READ, CACHE_WRITE)
+# Long-context tiers: ``input_cost_per_token_above_200k_tokens`` and the like price every
+# token of a request whose prompt is above the threshold (Anthropic's and Gemini's rule).
+TIER_THRESHOLDS_K = (128, 200, 272)
+# Service tiers with their own prices (``input_cost_per_token_flex``), by the names the
+# providers answer with in ``service_tier``.
+SERVICE_TIERS = ("flex", "priority")
+# Anthropic's cache prices against its input price, for Claude rows that list none:
+# reads 0.1x, 5-minute writes 1.25x, 1-hour writes 2x. Other providers bill cache
+# writes (where they report any) as plain input, and unlisted reads as plain input.
+_CLAUDE_RATIOS = {CACHE_READ: 0.1, CACHE_WRITE: 1.25, CACHE_WRITE_1H: 2.0}
+
+
 @dataclass(frozen=True, slots=True)
-class Price:
-    """USD per token; ``cached_input`` None means cached tokens cost the input price."""
+class Rates:
+    """USD per token for each kind of token one answer can use."""
 
     input: float
     output: float
-    cached_input: float | None = None
+    cache_read: float
+    cache_write: float  # a 5-minute write (every write, where a provider has one ttl)
+    cache_write_1h: float
 
-    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> float:
-        cached = min(max(cached_tokens, 0), prompt_tokens)
-        cached_price = self.input if self.cached_input is None else self.cached_input
+    def cost(self, usage: Usage) -> float:
+        prompt = max(usage.prompt_tokens, 0)
+        read = min(max(usage.cached_tokens, 0), prompt)
+        written = min(max(usage.cache_write_tokens, 0), prompt - read)
+        hour = min(max(usage.cache_write_1h_tokens, 0), written)
         return (
-            (prompt_tokens - cached) * self.input
-            + cached * cached_price
-            + completion_tokens * self.output
+            (prompt - read - written) * self.input
+            + read * self.cache_read
+            + (written - hour) * self.cache_write
+            + hour * self.cache_write_1h
+            + max(usage.completion_tokens, 0) * self.output
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A model's rates: the base ones, long-context tiers (prompt tokens above a
+    threshold, highest first) and service tiers (flex, priority)."""
+
+    base: Rates
+    tiers: tuple[tuple[int, Rates], ...] = ()
+    service_tiers: tuple[tuple[str, Rates], ...] = ()
+
+    def rates(self, usage: Usage) -> Rates:
+        if usage.service_tier is not None:
+            for name, rates in self.service_tiers:
+                if name == usage.service_tier:
+                    return rates
+        for threshold, rates in self.tiers:
+            if usage.prompt_tokens > threshold:
+                return rates
+        return self.base
+
+    def cost(self, usage: Usage) -> float:
+        return self.rates(usage).cost(usage)
+
+
+def price_from_fields(fields: Mapping[str, Any], model: str) -> Price | None:
+    """A price from LiteLLM's field names; None without an input or output rate.
+    Missing cache rates follow the provider's rule (see ``_CLAUDE_RATIOS``); a tier's
+    missing rates keep the base's proportions to its own input rate."""
+    if _number(fields.get(INPUT)) is None and _number(fields.get(OUTPUT)) is None:
+        return None
+    base = _base_rates(fields, "claude" in model.lower())
+    tiers = []
+    for k in sorted(TIER_THRESHOLDS_K, reverse=True):
+        rates = _derived_rates(fields, f"_above_{k}k_tokens", base)
+        if rates is not None:
+            tiers.append((k * 1000, rates))
+    service = []
+    for name in SERVICE_TIERS:
+        rates = _derived_rates(fields, f"_{name}", base)
+        if rates is not None:
+            service.append((name, rates))
+    return Price(base, tuple(tiers), tuple(service))
+
+
+def _base_rates(fields: Mapping[str, Any], claude: bool) -> Rates:
+    input_rate = _number(fields.get(INPUT)) or 0.0
+
+    def cache(name: str, otherwise: float) -> float:
+        value = _number(fields.get(name))
+        if value is not None:
+            return value
+        return input_rate * _CLAUDE_RATIOS[name] if claude else otherwise
+
+    write = cache(CACHE_WRITE, input_rate)
+    listed_1h = _number(fields.get(CACHE_WRITE_1H))
+    return Rates(
+        input=input_rate,
+        output=_number(fields.get(OUTPUT)) or 0.0,
+        cache_read=cache(CACHE_READ, input_rate),
+        cache_write=write,
+        cache_write_1h=listed_1h
+        if listed_1h is not None
+        else (input_rate * _CLAUDE_RATIOS[CACHE_WRITE_1H] if claude else write),
+    )
+
+
+def _derived_rates(fields: Mapping[str, Any], suffix: str, base: Rates) -> Rates | None:
+    """The rates under one suffix (a tier), or None when it lists no input or output."""
+    listed = {name: _number(fields.get(name + suffix)) for name in (*RATE_FIELDS, CACHE_WRITE_1H)}
+    if listed[INPUT] is None and listed[OUTPUT] is None:
+        return None
+    listed_input, listed_output = listed[INPUT], listed[OUTPUT]
+    input_rate = base.input if listed_input is None else listed_input
+    scale = input_rate / base.input if base.input else 1.0
+
+    def pick(name: str, base_value: float) -> float:
+        value = listed[name]
+        return base_value * scale if value is None else value
+
+    return Rates(
+        input=input_rate,
+        output=base.output if listed_output is None else listed_output,
+        cache_read=pick(CACHE_READ, base.cache_read),
+        cache_write=pick(CACHE_WRITE, base.cache_write),
+        cache_write_1h=pick(CACHE_WRITE_1H, base.cache_write_1h),
+    )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def load_shipped_prices() -> dict[str, Price]:
     raw = resources.files("gateway.ledger").joinpath("prices.json").read_bytes()
     table: dict[str, Any] = orjson.loads(raw)
-    return {
-        name: Price(float(entry[0]), float(entry[1]), _opt(entry[2]))
-        for name, entry in table.items()
-        if not name.startswith("_")
-    }
-
-
-def _opt(value: Any) -> float | None:
-    return None if value is None else float(value)
+    prices = {}
+    for name, fields in table.items():
+        if name.startswith("_") or not isinstance(fields, dict):
+            continue
+        price = price_from_fields(fields, name)
+        if price is not None:
+            prices[name] = price
+    return prices
 
 
 class PriceBook:
@@ -142,11 +259,6 @@ def _candidates(bare: str) -> list[str]:
 
 
 def _configured(spec: DeploymentSpec) -> Price | None:
+    """A deployment's own prices from its ``model_info``, priced by the model it names."""
     info = spec.info
-    if info.input_cost_per_token is None and info.output_cost_per_token is None:
-        return None
-    return Price(
-        input=info.input_cost_per_token or 0.0,
-        output=info.output_cost_per_token or 0.0,
-        cached_input=info.cache_read_input_token_cost,
-    )
+    return price_from_fields(info.model_dump(), info.base_model or spec.model)

@@ -29,7 +29,7 @@ class SpendRecord:
     api_base_host: str | None
     prompt_tokens: int
     completion_tokens: int
-    cached_tokens: int
+    cached_tokens: int  # input tokens read from the provider's prompt cache
     cost_usd: float | None  # None: the price is unknown (never a made-up 0)
     latency_ms: float
     ttft_ms: float | None  # streams only: time to the first chunk sent
@@ -39,6 +39,9 @@ class SpendRecord:
     attempts: int
     fallbacks: tuple[str, ...]  # model groups walked after the first
     stream: bool
+    # Input tokens written to the provider's prompt cache (included in prompt_tokens,
+    # priced at the cache-write rate); last, as the column was added last.
+    cache_write_tokens: int = 0
 
 
 # Column order of ``spend_log``, matching the dataclass field order.

@@ -32,6 +32,7 @@ MEASURES = (
     "prompt_tokens",
     "completion_tokens",
     "cached_tokens",
+    "cache_write_tokens",
     "cost_usd",
     "unpriced_requests",
 )
@@ -58,6 +59,7 @@ def upsert_sql(rollup: Rollup, *, source: str, day_expr: str, dialect: str) -> s
         "sum(prompt_tokens)",
         "sum(completion_tokens)",
         "sum(cached_tokens)",
+        "sum(cache_write_tokens)",
         "coalesce(sum(cost_usd), 0)",
         unpriced,
     ]

@@ -226,7 +226,8 @@ class SqliteReader:
         sql = (
             f"SELECT {rollup.column}, {alias}, sum(requests), sum(failed_requests),"
             " sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(cost_usd),"
-            f" sum(unpriced_requests) FROM {rollup.table} WHERE day >= ? AND day <= ?"
+            " sum(unpriced_requests), sum(cache_write_tokens)"
+            f" FROM {rollup.table} WHERE day >= ? AND day <= ?"
             f" GROUP BY {rollup.column} ORDER BY sum(cost_usd) DESC, {rollup.column} LIMIT ?"
         )
         args = (query.start.isoformat(), query.end.isoformat(), query.limit)
@@ -242,6 +243,7 @@ class SqliteReader:
                 cached_tokens=int(row[6]),
                 cost_usd=float(row[7]),
                 unpriced_requests=int(row[8]),
+                cache_write_tokens=int(row[9]),
             )
             for row in rows
         ]

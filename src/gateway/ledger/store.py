@@ -95,6 +95,7 @@ class ReportRow:
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int
+    cache_write_tokens: int
     cost_usd: float
     unpriced_requests: int
 

@@ -125,7 +125,7 @@ class Metrics:
         )
         self.tokens = counter(
             "gateway_tokens_total",
-            "Tokens metered, by direction (input, output, cached).",
+            "Tokens metered, by direction (input, output; cached, cache_write: parts of input).",
             ("model_group", "provider", "direction"),
         )
         self.spend = counter(
@@ -253,6 +253,8 @@ class Metrics:
             self._tokens(group, provider, "output").inc(record.completion_tokens)
         if record.cached_tokens:
             self._tokens(group, provider, "cached").inc(record.cached_tokens)
+        if record.cache_write_tokens:
+            self._tokens(group, provider, "cache_write").inc(record.cache_write_tokens)
         if record.cost_usd:
             self._spend(group, record.team_id or "none").inc(record.cost_usd)
         elif record.cost_usd is None and record.status < 400 and not record.cache_hit:

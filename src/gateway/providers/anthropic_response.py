@@ -72,7 +72,7 @@ def chat_completion(message: Mapping[str, Any], created: int) -> tuple[dict[str,
                 "finish_reason": FINISH_REASONS.get(str(message.get("stop_reason")), "stop"),
             }
         ],
-        "usage": usage_json(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
+        "usage": usage_json(usage),
         "system_fingerprint": None,
     }
     return body, usage
@@ -82,15 +82,18 @@ def usage_of(raw: Any) -> Usage:
     """OpenAI's view of Anthropic usage: prompt tokens include cache reads and writes."""
     usage = raw if isinstance(raw, dict) else {}
     cache_read = as_int(usage.get("cache_read_input_tokens"))
-    prompt = (
-        as_int(usage.get("input_tokens"))
-        + cache_read
-        + as_int(usage.get("cache_creation_input_tokens"))
-    )
+    written = as_int(usage.get("cache_creation_input_tokens"))
+    # ``cache_creation`` splits the writes by ttl; without it every write is a 5-minute one.
+    by_ttl = usage.get("cache_creation")
+    written_1h = as_int(by_ttl.get("ephemeral_1h_input_tokens")) if isinstance(by_ttl, dict) else 0
+    tier = usage.get("service_tier")
     return Usage(
-        prompt_tokens=prompt,
+        prompt_tokens=as_int(usage.get("input_tokens")) + cache_read + written,
         completion_tokens=as_int(usage.get("output_tokens")),
         cached_tokens=cache_read,
+        cache_write_tokens=written,
+        cache_write_1h_tokens=min(written_1h, written),
+        service_tier=tier if isinstance(tier, str) else None,
     )
 
 
@@ -134,9 +137,7 @@ class StreamTranslator:
             usage = usage_of(self._usage)
             body = self._base()
             body["choices"] = []
-            body["usage"] = usage_json(
-                usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
-            )
+            body["usage"] = usage_json(usage)
             return [StreamChunk(data=orjson.dumps(body), usage=usage, usage_only=True)]
         # ping, content_block_stop and event types added later carry nothing for OpenAI.
         return []

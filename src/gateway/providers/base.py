@@ -26,29 +26,44 @@ class Operation(enum.StrEnum):
 
 @dataclass(slots=True)
 class Usage:
+    """What one answer used, as OpenAI counts it: ``prompt_tokens`` is every input token,
+    cache reads and writes included; ``completion_tokens`` includes reasoning tokens."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # input tokens read from the provider's prompt cache
+    cache_write_tokens: int = 0  # input tokens written to it (priced apart from plain input)
+    cache_write_1h_tokens: int = 0  # the part of those writes kept an hour (Anthropic's ttl)
+    service_tier: str | None = None  # the tier the provider says served it (flex, priority)
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
     @classmethod
-    def from_openai(cls, usage: Any) -> Usage | None:
-        """Read an OpenAI ``usage`` object; None when absent or malformed."""
+    def from_openai(cls, usage: Any, service_tier: Any = None) -> Usage | None:
+        """Read an OpenAI ``usage`` object (and the answer's ``service_tier``); None when
+        absent or malformed."""
         if not isinstance(usage, dict):
             return None
         details = usage.get("prompt_tokens_details")
-        cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+        if not isinstance(details, dict):
+            details = {}
+        # Cache writes: OpenRouter's ``prompt_tokens_details.cache_write_tokens``, or
+        # LiteLLM's ``cache_creation_input_tokens`` from an upstream proxy.
+        written = _int(details.get("cache_write_tokens")) or _int(
+            usage.get("cache_creation_input_tokens")
+        )
         return cls(
             prompt_tokens=_int(usage.get("prompt_tokens")),
             completion_tokens=_int(usage.get("completion_tokens")),
-            cached_tokens=_int(cached),
+            cached_tokens=_int(details.get("cached_tokens")),
+            cache_write_tokens=written,
+            service_tier=service_tier if isinstance(service_tier, str) else None,
         )
 
     @classmethod
-    def from_responses(cls, usage: Any) -> Usage | None:
+    def from_responses(cls, usage: Any, service_tier: Any = None) -> Usage | None:
         """Read a Responses API ``usage`` object; None when absent or malformed."""
         if not isinstance(usage, dict):
             return None
@@ -58,6 +73,7 @@ class Usage:
             prompt_tokens=_int(usage.get("input_tokens")),
             completion_tokens=_int(usage.get("output_tokens")),
             cached_tokens=_int(cached),
+            service_tier=service_tier if isinstance(service_tier, str) else None,
         )
 
 

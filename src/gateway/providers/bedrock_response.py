@@ -74,7 +74,7 @@ def chat_completion(
                 "finish_reason": FINISH_REASONS.get(str(answer.get("stopReason")), "stop"),
             }
         ],
-        "usage": usage_json(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
+        "usage": usage_json(usage),
         "system_fingerprint": None,
     }
     return body, usage
@@ -84,13 +84,12 @@ def usage_of(raw: Any) -> Usage:
     """OpenAI's view of Converse usage: prompt tokens include cache reads and writes."""
     usage = raw if isinstance(raw, dict) else {}
     cache_read = as_int(usage.get("cacheReadInputTokens"))
-    prompt = (
-        as_int(usage.get("inputTokens")) + cache_read + as_int(usage.get("cacheWriteInputTokens"))
-    )
+    written = as_int(usage.get("cacheWriteInputTokens"))
     return Usage(
-        prompt_tokens=prompt,
+        prompt_tokens=as_int(usage.get("inputTokens")) + cache_read + written,
         completion_tokens=as_int(usage.get("outputTokens")),
         cached_tokens=cache_read,
+        cache_write_tokens=written,
     )
 
 
@@ -119,9 +118,7 @@ class ConverseStreamTranslator:
             usage = usage_of(event.get("usage"))
             body = self._base()
             body["choices"] = []
-            body["usage"] = usage_json(
-                usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
-            )
+            body["usage"] = usage_json(usage)
             return [StreamChunk(data=orjson.dumps(body), usage=usage, usage_only=True)]
         # contentBlockStop and event types added later carry nothing for OpenAI.
         return []

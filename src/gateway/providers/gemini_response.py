@@ -97,7 +97,7 @@ def usage_of(raw: Any) -> Usage:
 def _usage_json(raw: Any, usage: Usage) -> dict[str, Any]:
     thoughts = as_int(raw.get("thoughtsTokenCount")) if isinstance(raw, dict) else 0
     return {
-        **usage_json(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
+        **usage_json(usage),
         "completion_tokens_details": {"reasoning_tokens": thoughts},
     }
 

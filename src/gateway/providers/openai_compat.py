@@ -145,8 +145,10 @@ class OpenAICompatibleProvider:
             call.timeout,
         )
         if call.operation is Operation.RESPONSES:
-            return UpstreamResult(body=body, usage=Usage.from_responses(body.get("usage")))
-        return UpstreamResult(body=body, usage=Usage.from_openai(body.get("usage")))
+            usage = Usage.from_responses(body.get("usage"), body.get("service_tier"))
+            return UpstreamResult(body=body, usage=usage)
+        usage = Usage.from_openai(body.get("usage"), body.get("service_tier"))
+        return UpstreamResult(body=body, usage=usage)
 
     async def open_stream(self, call: UpstreamCall) -> PrimedStream:
         reader = self._events if call.operation is Operation.RESPONSES else self._chunks
@@ -245,7 +247,9 @@ class OpenAICompatibleProvider:
                 parsed = json_object(event.data) or {}
                 answer = parsed.get("response")
                 usage = (
-                    Usage.from_responses(answer.get("usage")) if isinstance(answer, dict) else None
+                    Usage.from_responses(answer.get("usage"), answer.get("service_tier"))
+                    if isinstance(answer, dict)
+                    else None
                 )
                 yield StreamChunk(data=event.data, event=kind, usage=usage)
                 return
@@ -266,7 +270,7 @@ class OpenAICompatibleProvider:
         if not parsed.get("choices") and "prompt_filter_results" in parsed:
             # Azure's content-filter preamble: no choice, no usage, not part of OpenAI's shape.
             return StreamChunk(data=b"")
-        usage = Usage.from_openai(parsed.get("usage"))
+        usage = Usage.from_openai(parsed.get("usage"), parsed.get("service_tier"))
         if usage is None:
             return StreamChunk(data=payload)
         return StreamChunk(data=payload, usage=usage, usage_only=not parsed.get("choices"))

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from gateway.providers.base import Usage
+
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)(?:;[^,;]*)*;base64,(?P<data>.*)$", re.S)
 
 
@@ -236,14 +238,22 @@ def embedding_list(
     }
 
 
-def usage_json(prompt: int, completion: int, cached: int) -> dict[str, Any]:
-    """OpenAI's ``usage`` object (prompt tokens include cached ones, as OpenAI counts them)."""
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
+def usage_json(usage: Usage) -> dict[str, Any]:
+    """OpenAI's ``usage`` object (prompt tokens include cached ones, as OpenAI counts them).
+    Cache writes, which OpenAI has no field for, go where OpenRouter puts them
+    (``prompt_tokens_details.cache_write_tokens``) and where LiteLLM does
+    (``cache_creation_input_tokens``), so either kind of client sees what it paid for."""
+    details: dict[str, int] = {"cached_tokens": usage.cached_tokens}
+    body: dict[str, Any] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens_details": details,
     }
+    if usage.cache_write_tokens:
+        details["cache_write_tokens"] = usage.cache_write_tokens
+        body["cache_creation_input_tokens"] = usage.cache_write_tokens
+    return body
 
 
 def as_int(value: Any) -> int:

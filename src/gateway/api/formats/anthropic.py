@@ -351,12 +351,15 @@ def usage_json(raw: Any) -> dict[str, int]:
     """Anthropic usage from OpenAI's: input tokens exclude the cached ones there."""
     usage = raw if isinstance(raw, dict) else {}
     details = usage.get("prompt_tokens_details")
-    cached = as_int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    if not isinstance(details, dict):
+        details = {}
+    cached = as_int(details.get("cached_tokens"))
+    written = as_int(details.get("cache_write_tokens"))
     prompt = as_int(usage.get("prompt_tokens"))
     return {
-        "input_tokens": max(0, prompt - cached),
+        "input_tokens": max(0, prompt - cached - written),
         "output_tokens": as_int(usage.get("completion_tokens")),
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
     }
 
