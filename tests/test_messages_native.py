@@ -171,6 +171,7 @@ def expected_message(body: dict[str, Any], message_id: str) -> dict[str, Any]:
         "input_tokens": 40,
         "cache_creation_input_tokens": 50,
         "cache_read_input_tokens": 100,
+        "cache_creation": {"ephemeral_5m_input_tokens": 50, "ephemeral_1h_input_tokens": 0},
         "output_tokens": 30,
         "server_tool_use": {"web_search_requests": 1},
         "service_tier": "standard",

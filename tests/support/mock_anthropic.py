@@ -44,6 +44,8 @@ class Text:
     output_tokens: int = 12
     cache_read: int = 0
     cache_creation: int = 0
+    cache_creation_1h: int = 0  # the part of cache_creation written with ttl "1h"
+    service_tier: str = "standard"
     stop_reason: str = "end_turn"
     chunks: int = 3
     # Streaming: the last text delta waits for this event (bounded).
@@ -75,6 +77,7 @@ class Blocks:
     output_tokens: int = 30
     cache_read: int = 0
     cache_creation: int = 0
+    cache_creation_1h: int = 0  # the part of cache_creation written with ttl "1h"
     server_tool_use: dict[str, int] | None = None
     stop_reason: str = "end_turn"
 
@@ -606,8 +609,9 @@ def _message_body(body: dict[str, Any], reply: Any, message_id: str) -> dict[str
             "output_tokens": reply.output_tokens,
             "cache_creation_input_tokens": reply.cache_creation,
             "cache_read_input_tokens": reply.cache_read,
+            "cache_creation": _cache_creation(reply.cache_creation, reply.cache_creation_1h),
         }
-    usage["service_tier"] = "standard"
+    usage["service_tier"] = reply.service_tier if isinstance(reply, Text) else "standard"
     return {
         "id": message_id,
         "type": "message",
@@ -620,11 +624,17 @@ def _message_body(body: dict[str, Any], reply: Any, message_id: str) -> dict[str
     }
 
 
+def _cache_creation(total: int, one_hour: int) -> dict[str, int]:
+    """The usage's split of cache writes by ttl, as the API reports it."""
+    return {"ephemeral_5m_input_tokens": total - one_hour, "ephemeral_1h_input_tokens": one_hour}
+
+
 def _blocks_body(body: dict[str, Any], reply: Blocks, message_id: str) -> dict[str, Any]:
     usage: dict[str, Any] = {
         "input_tokens": reply.input_tokens,
         "cache_creation_input_tokens": reply.cache_creation,
         "cache_read_input_tokens": reply.cache_read,
+        "cache_creation": _cache_creation(reply.cache_creation, reply.cache_creation_1h),
         "output_tokens": reply.output_tokens,
     }
     if reply.server_tool_use is not None:

@@ -59,6 +59,11 @@ class Reply:
     content: str = DEFAULT_CONTENT
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    # Of the prompt tokens: read from the prompt cache, and written to it (the field an
+    # OpenAI-compatible upstream such as OpenRouter reports writes in; OpenAI sends none).
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    service_tier: str = "default"
     # Seconds to wait before answering at all (an upstream that hangs).
     delay: float = 0.0
     # Streaming: content chunks, and the pause between them.
@@ -345,7 +350,7 @@ class StreamChunks:
             "system_fingerprint": "fp_mock",
         }
         if self._chat:
-            self._base["service_tier"] = "default"
+            self._base["service_tier"] = reply.service_tier
 
     def pieces(self) -> list[str]:
         return split(self._reply.content, self._reply.chunks)
@@ -361,7 +366,12 @@ class StreamChunks:
     def closing(self) -> list[dict[str, Any]]:
         finals = [self._chunk({} if self._chat else "", "stop")]
         if self._usage:
-            usage = openai_usage(self._reply.prompt_tokens, self._reply.completion_tokens)
+            usage = openai_usage(
+                self._reply.prompt_tokens,
+                self._reply.completion_tokens,
+                self._reply.cached_tokens,
+                self._reply.cache_write_tokens,
+            )
             finals.append({**self._base, "choices": [], "usage": usage})
         return finals
 
@@ -391,13 +401,18 @@ def _openai_headers(extra: Mapping[str, str]) -> dict[str, str]:
     return {"x-request-id": "req_mock_upstream", "openai-processing-ms": "1", **extra}
 
 
-def openai_usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+def openai_usage(
+    prompt_tokens: int, completion_tokens: int, cached: int = 0, cache_write: int = 0
+) -> dict[str, Any]:
     """OpenAI's chat ``usage`` object, every detail field it sends included."""
+    details: dict[str, int] = {"cached_tokens": cached, "audio_tokens": 0}
+    if cache_write:
+        details["cache_write_tokens"] = cache_write
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": details,
         "completion_tokens_details": {
             "reasoning_tokens": 0,
             "audio_tokens": 0,
@@ -442,8 +457,13 @@ def _whole_body(body: dict[str, Any], reply: Reply, kind: str, serial: int) -> d
                 "finish_reason": "stop",
             }
         ],
-        "usage": openai_usage(reply.prompt_tokens, reply.completion_tokens),
-        "service_tier": "default",
+        "usage": openai_usage(
+            reply.prompt_tokens,
+            reply.completion_tokens,
+            reply.cached_tokens,
+            reply.cache_write_tokens,
+        ),
+        "service_tier": reply.service_tier,
         "system_fingerprint": "fp_mock",
     }
 
