@@ -68,11 +68,13 @@ class Usage:
         if not isinstance(usage, dict):
             return None
         details = usage.get("input_tokens_details")
-        cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+        if not isinstance(details, dict):
+            details = {}
         return cls(
             prompt_tokens=_int(usage.get("input_tokens")),
             completion_tokens=_int(usage.get("output_tokens")),
-            cached_tokens=_int(cached),
+            cached_tokens=_int(details.get("cached_tokens")),
+            cache_write_tokens=_int(details.get("cache_write_tokens")),
             service_tier=service_tier if isinstance(service_tier, str) else None,
         )
 

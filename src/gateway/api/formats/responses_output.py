@@ -78,7 +78,9 @@ def usage_json(raw: Any) -> dict[str, Any]:
         "input_tokens": inputs,
         "input_tokens_details": {
             "cached_tokens": as_int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0,
-            "cache_write_tokens": 0,
+            "cache_write_tokens": (
+                as_int(prompt.get("cache_write_tokens")) if isinstance(prompt, dict) else 0
+            ),
         },
         "output_tokens": outputs,
         "output_tokens_details": {
@@ -95,12 +97,7 @@ def usage_of(response: Mapping[str, Any]) -> Usage | None:
     usage = response.get("usage")
     if not isinstance(usage, dict):
         return None
-    details = usage.get("input_tokens_details")
-    return Usage(
-        prompt_tokens=as_int(usage.get("input_tokens")),
-        completion_tokens=as_int(usage.get("output_tokens")),
-        cached_tokens=as_int(details.get("cached_tokens")) if isinstance(details, dict) else 0,
-    )
+    return Usage.from_responses(usage, response.get("service_tier"))
 
 
 def finish(response: dict[str, Any], finish_reason: Any) -> None:
