@@ -296,16 +296,45 @@ ADAPTIVE_ONLY = ("claude-opus-4-7", "claude-opus-5", "claude-sonnet-5", "claude-
 
 
 def thinking_problems(body: dict[str, Any]) -> list[str]:
-    """The thinking rules: a budget below max_tokens, and no budget where the model
-    thinks adaptively only (Opus 4.7 and later)."""
+    """The thinking rules: a budget below max_tokens, no budget where the model thinks
+    adaptively only (Opus 4.7 and later), and a tool loop continued with the thinking
+    block that opened its assistant turn."""
     thinking = body.get("thinking")
-    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "adaptive"):
         return []
+    problems = _tool_turn_problems(body.get("messages"))
+    if problems or thinking.get("type") == "adaptive":
+        return problems
     if str(body.get("model", "")).startswith(ADAPTIVE_ONLY):
         return ["thinking.type.enabled is not supported for this model; use adaptive"]
     if thinking.get("budget_tokens", 0) >= body.get("max_tokens", 0):
         return ["max_tokens: must be greater than thinking.budget_tokens"]
     return []
+
+
+def _tool_turn_problems(messages: Any) -> list[str]:
+    """With thinking on, the assistant turn before the last tool results must start with
+    its thinking (or redacted thinking) block, as Anthropic checks."""
+    if not isinstance(messages, list) or len(messages) < 2:
+        return []
+    last = messages[-1]
+    content = last.get("content") if isinstance(last, dict) else None
+    if not isinstance(content, list) or not any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+    ):
+        return []
+    index = len(messages) - 2
+    turn = messages[index].get("content") if isinstance(messages[index], dict) else None
+    first = turn[0] if isinstance(turn, list) and turn else None
+    found = first.get("type") if isinstance(first, dict) else "text"
+    if found in ("thinking", "redacted_thinking"):
+        return []
+    return [
+        f"messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, but "
+        f"found `{found}`. When `thinking` is enabled, a final `assistant` message must "
+        "start with a thinking block (preceeding the lastmost set of `tool_use` and "
+        "`tool_result` blocks). We recommend you include thinking blocks from previous turns."
+    ]
 
 
 def latest_version_problems(body: dict[str, Any]) -> list[str]:

@@ -32,6 +32,9 @@ from gateway.providers.base import ChunkStream, Operation, UpstreamCall, Upstrea
 from gateway.providers.translate import TranslationError
 from gateway.router.groups import Deployment
 
+# Providers whose chat translation sends signed thinking blocks back (``thinking_blocks``).
+SIGNED_THINKING_PROVIDERS = frozenset({"anthropic"})
+
 log = logging.getLogger(__name__)
 
 RESPONSES_ENDPOINTS = ("/v1/responses", "/responses")
@@ -70,7 +73,7 @@ class ResponsesTurn:
         self._prior = prior
         # The id of a translated answer (a native one keeps its upstream's).
         self.response_id = new_id("resp")
-        self._chat: dict[bool, dict[str, Any]] = {}
+        self._chat: dict[tuple[bool, bool], dict[str, Any]] = {}
         self._rebuilt: dict[str, Any] | None = None
 
     @property
@@ -146,13 +149,17 @@ class ResponsesTurn:
     def _chat_body(self, deployment: Deployment) -> dict[str, Any]:
         own = deployment.spec.params.drop_params
         drop = own if own is not None else self._state.drop_params
-        chat = self._chat.get(drop)
+        # Signed thinking blocks go back to Anthropic only: other upstreams refuse them.
+        thinking = deployment.spec.provider in SIGNED_THINKING_PROVIDERS
+        chat = self._chat.get((drop, thinking))
         if chat is None:
             try:
-                chat = chat_request(self._body, self.history + self._items, drop=drop)
+                chat = chat_request(
+                    self._body, self.history + self._items, drop=drop, thinking=thinking
+                )
             except TranslationError as exc:
                 raise InvalidRequest(exc.message, param=exc.param) from None
-            self._chat[drop] = chat
+            self._chat[(drop, thinking)] = chat
         return chat
 
     def _learn_chat_only(self, deployment: Deployment) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.api.formats import thinking_carry
 from gateway.api.ids import random_hex
 from gateway.providers.base import Usage
 from gateway.providers.translate import as_int
@@ -160,6 +161,14 @@ def reasoning_of(source: Mapping[str, Any]) -> Any:
     return value if value is not None else source.get("reasoning")
 
 
+def thinking_blocks_of(source: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A chat message's (or delta's) signed thinking blocks (Anthropic's, to send back)."""
+    blocks = source.get("thinking_blocks")
+    if not isinstance(blocks, list):
+        return []
+    return [block for block in blocks if isinstance(block, dict)]
+
+
 def from_completion(
     completion: Mapping[str, Any], request: Mapping[str, Any], response_id: str
 ) -> dict[str, Any]:
@@ -170,8 +179,12 @@ def from_completion(
     reply = choice.get("message") or {}
     output: list[dict[str, Any]] = []
     reasoning = reasoning_of(reply)
-    if isinstance(reasoning, str) and reasoning:
-        output.append(reasoning_item(reasoning, summarized(request)))
+    blocks = thinking_blocks_of(reply)
+    if (isinstance(reasoning, str) and reasoning) or blocks:
+        item = reasoning_item(reasoning if isinstance(reasoning, str) else "", summarized(request))
+        if blocks:
+            item["encrypted_content"] = thinking_carry.encode(blocks)
+        output.append(item)
     parts = []
     text = reply.get("content")
     if isinstance(text, str) and text:

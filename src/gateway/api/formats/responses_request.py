@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gateway.api.formats import thinking_carry
 from gateway.api.parse import json_type
 from gateway.providers.translate import TranslationError
 
@@ -130,9 +131,15 @@ def input_items(body: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def chat_request(
-    body: Mapping[str, Any], items: Sequence[Mapping[str, Any]], *, drop: bool
+    body: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]],
+    *,
+    drop: bool,
+    thinking: bool = False,
 ) -> dict[str, Any]:
-    """The OpenAI chat body for a Responses request whose whole conversation is ``items``."""
+    """The OpenAI chat body for a Responses request whose whole conversation is ``items``.
+    With ``thinking`` (an Anthropic deployment), the signed thinking blocks a reasoning
+    item carries go back as the ``thinking_blocks`` of the assistant turn after it."""
     if not drop:
         for name, value in body.items():
             if value is None or name in TRANSLATED_FIELDS or name in GATEWAY_FIELDS:
@@ -148,8 +155,8 @@ def chat_request(
     if isinstance(instructions, str) and instructions:
         messages.append({"role": "system", "content": instructions})
     elif isinstance(instructions, list):
-        messages.extend(_messages(instructions, "instructions"))
-    messages.extend(_messages(items, "input"))
+        messages.extend(_messages(instructions, "instructions", thinking=False))
+    messages.extend(_messages(items, "input", thinking=thinking))
     if not messages:
         raise TranslationError("Missing required parameter: 'input'.", param="input")
     chat["messages"] = messages
@@ -278,13 +285,19 @@ def _tool_choice(choice: Any) -> Any:
 # --- items -> chat messages -------------------------------------------------------------
 
 
-def _messages(items: Sequence[Mapping[str, Any]], where: str) -> list[dict[str, Any]]:
+def _messages(
+    items: Sequence[Mapping[str, Any]], where: str, *, thinking: bool
+) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
+    # Thinking blocks from a reasoning item, waiting for the assistant turn they lead.
+    blocks: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         path = f"{where}[{index}]"
         kind = item.get("type", "message" if "role" in item else None)
         if kind == "message":
             messages.append(_message(item, path))
+            if blocks and messages[-1]["role"] == "assistant":
+                messages[-1]["thinking_blocks"], blocks = blocks, []
         elif kind == "function_call":
             call = {
                 "id": _required_str(item, "call_id", path),
@@ -295,10 +308,12 @@ def _messages(items: Sequence[Mapping[str, Any]], where: str) -> list[dict[str, 
                 },
             }
             last = messages[-1] if messages else None
-            if last is not None and last["role"] == "assistant":
+            if last is not None and last["role"] == "assistant" and not blocks:
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+                if blocks:
+                    messages[-1]["thinking_blocks"], blocks = blocks, []
         elif kind == "function_call_output":
             messages.append(
                 {
@@ -308,8 +323,11 @@ def _messages(items: Sequence[Mapping[str, Any]], where: str) -> list[dict[str, 
                 }
             )
         elif kind == "reasoning":
-            # The model's own reasoning from an earlier turn: chat takes none back.
-            continue
+            # The model's own reasoning from an earlier turn: chat takes none back, but
+            # Anthropic takes its signed thinking blocks, which this gateway made.
+            carried = thinking_carry.decode(item.get("encrypted_content")) if thinking else None
+            if carried:
+                blocks = [*blocks, *carried]
         else:
             raise TranslationError(
                 f"{path}.type: the input item type {kind!r} can be sent only to a deployment "

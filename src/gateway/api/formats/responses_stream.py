@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from gateway.api.formats import thinking_carry
 from gateway.api.formats.responses_output import (
     finish,
     function_call_item,
@@ -27,6 +28,7 @@ from gateway.api.formats.responses_output import (
     skeleton,
     summarized,
     text_part,
+    thinking_blocks_of,
     usage_json,
     usage_of,
 )
@@ -39,12 +41,13 @@ TERMINAL_EVENTS = frozenset({b"response.completed", b"response.incomplete", b"re
 class _Item:
     """One output item being streamed: its place, its JSON, and the text so far."""
 
-    __slots__ = ("delta_prefix", "index", "item", "text")
+    __slots__ = ("blocks", "delta_prefix", "index", "item", "text")
 
     def __init__(self, index: int, item: dict[str, Any]) -> None:
         self.index = index
         self.item = item
         self.text: list[str] = []
+        self.blocks: list[dict[str, Any]] = []  # a reasoning item's signed thinking blocks
         # A message's text-delta event up to its delta (most events of a stream are these,
         # so they are written from bytes rather than built and encoded as dicts).
         self.delta_prefix = (
@@ -97,6 +100,11 @@ class ResponseEvents:
             reasoning = reasoning_of(delta)
             if isinstance(reasoning, str) and reasoning:
                 out.extend(self._reasoning_delta(reasoning))
+            blocks = thinking_blocks_of(delta)
+            if blocks:
+                opened, opening = self._open_reasoning()
+                opened.blocks.extend(blocks)
+                out.extend(opening)
             text = delta.get("content")
             if isinstance(text, str) and text:
                 out.extend(self._text_delta(text))
@@ -135,6 +143,26 @@ class ResponseEvents:
         return entry, added
 
     def _reasoning_delta(self, text: str) -> list[StreamChunk]:
+        opened, out = self._open_reasoning()
+        opened.text.append(text)
+        if self._summarized:
+            out.append(
+                self._event(
+                    "response.reasoning_summary_text.delta",
+                    self._where(opened, "summary_index") | {"delta": text},
+                )
+            )
+        else:
+            out.append(
+                self._event(
+                    "response.reasoning_text.delta",
+                    self._where(opened, "content_index") | {"delta": text},
+                )
+            )
+        return out
+
+    def _open_reasoning(self) -> tuple[_Item, list[StreamChunk]]:
+        """The open reasoning item, and the events that opened it if it was not open."""
         out: list[StreamChunk] = []
         if self._open is None or self._open.item["type"] != "reasoning":
             out.extend(self._close_open())
@@ -155,23 +183,7 @@ class ResponseEvents:
             )
             index_name = "summary_index" if self._summarized else "content_index"
             out.append(self._event(part_kind, self._where(self._open, index_name) | {"part": part}))
-        opened = self._open
-        opened.text.append(text)
-        if self._summarized:
-            out.append(
-                self._event(
-                    "response.reasoning_summary_text.delta",
-                    self._where(opened, "summary_index") | {"delta": text},
-                )
-            )
-        else:
-            out.append(
-                self._event(
-                    "response.reasoning_text.delta",
-                    self._where(opened, "content_index") | {"delta": text},
-                )
-            )
-        return out
+        return self._open, out
 
     def _text_delta(self, text: str) -> list[StreamChunk]:
         out: list[StreamChunk] = []
@@ -271,6 +283,8 @@ class ResponseEvents:
             where = self._where(entry, "content_index")
             out.append(self._event("response.reasoning_text.done", where | {"text": text}))
             out.append(self._event("response.content_part.done", where | {"part": dict(part)}))
+        if entry.blocks:
+            item["encrypted_content"] = thinking_carry.encode(entry.blocks)
         item["status"] = "completed"
         out.append(self._done(entry))
         return out
