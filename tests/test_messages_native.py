@@ -33,6 +33,7 @@ from support.mock_upstream import MockUpstream, Reply
 
 CLAUDE = "claude"
 GPT = "gpt"
+STRICT = ["strict-filtered", "strict-unfiltered"]
 BETA = "interleaved-thinking-2025-05-14"
 WEB_SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}
 THINKING = {
@@ -112,8 +113,24 @@ def claude(anthropic_server: MockAnthropic) -> Iterator[MockAnthropic]:
 
 
 @pytest.fixture(scope="module")
+def strict_server() -> Iterator[MockAnthropic]:
+    """An Anthropic-compatible upstream that knows one beta flag and refuses the others."""
+    with MockAnthropic(betas=frozenset({BETA})) as server:
+        yield server
+
+
+def _strict(group: str, base: str, **info: Any) -> dict[str, Any]:
+    return {
+        "model_name": group,
+        "litellm_params": {"model": f"anthropic/{MODEL}", "api_base": base, "api_key": API_KEY},
+        "model_info": {"id": group, **info},
+    }
+
+
+@pytest.fixture(scope="module")
 def gateway(
     anthropic_server: MockAnthropic,
+    strict_server: MockAnthropic,
     mock_upstream_server: MockUpstream,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[GatewayProcess]:
@@ -137,6 +154,8 @@ def gateway(
                 },
                 "model_info": {"id": "gpt-1"},
             },
+            _strict("strict-filtered", strict_server.api_base, supported_anthropic_betas=[BETA]),
+            _strict("strict-unfiltered", strict_server.api_base),
         ],
         "router_settings": {"num_retries": 0, "fallbacks": [{CLAUDE: [GPT]}]},
         "general_settings": {"proxy_batch_write_at": 0.2},
@@ -381,7 +400,7 @@ def test_anthropic_clients_list_models_in_anthropics_shape(
     page = client.models.list(limit=1)
     assert [model.id for model in page.data] == [CLAUDE]
     assert page.has_more and page.data[0].type == "model"
-    assert [model.id for model in client.models.list()] == [CLAUDE, GPT]  # every page
+    assert [model.id for model in client.models.list()] == [CLAUDE, GPT, *STRICT]  # every page
     assert client.models.retrieve(GPT).display_name == GPT
     with pytest.raises(anthropic.NotFoundError):
         client.models.retrieve("no-such-model")
@@ -390,3 +409,24 @@ def test_anthropic_clients_list_models_in_anthropics_shape(
         f"{gateway.v1_url}/models", headers={"Authorization": f"Bearer {MASTER_KEY}"}
     ).json()
     assert listing["object"] == "list" and listing["data"][0]["object"] == "model"
+
+
+def test_a_deployment_list_of_betas_leaves_off_the_flags_its_upstream_lacks(
+    client: anthropic.Anthropic, strict_server: MockAnthropic
+) -> None:
+    strict_server.reset()
+    strict_server.script(Blocks(content=({"type": "text", "text": "Filtered."},)))
+    flags = {"anthropic-beta": f"{BETA},context-1m-2025-08-07"}
+    question: Any = [{"role": "user", "content": "Hi"}]
+    message = client.messages.create(
+        model="strict-filtered", max_tokens=100, messages=question, extra_headers=flags
+    )
+    assert message.content[0].type == "text"
+    assert strict_server.last_request().headers["anthropic-beta"] == BETA
+    # Without the list every flag goes, and that upstream refuses the request, in its words.
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client.messages.create(
+            model="strict-unfiltered", max_tokens=100, messages=question, extra_headers=flags
+        )
+    assert "Unsupported beta header: context-1m-2025-08-07" in str(refused.value)
+    assert strict_server.violations == []

@@ -366,9 +366,12 @@ def latest_version_problems(body: dict[str, Any]) -> list[str]:
 class MockAnthropic(MockServer):
     name = "mock-anthropic"
 
-    def __init__(self) -> None:
+    def __init__(self, betas: frozenset[str] | None = None) -> None:
         super().__init__()
         self._serial = 0
+        # The anthropic-beta flags this upstream knows (None: any), as an
+        # Anthropic-compatible host that lacks some refuses the request naming one.
+        self._betas = betas
         # What this mock signed (thinking signatures, redacted thinking data): a request
         # may send back only these, as the real API checks.
         self._signed: set[str] = set()
@@ -423,6 +426,13 @@ class MockAnthropic(MockServer):
             )
         if not headers.get("content-type", "").startswith("application/json"):
             self.violation(f"content-type: {headers.get('content-type')!r}")
+        if self._betas is not None:
+            flags = [f.strip() for f in headers.get("anthropic-beta", "").split(",") if f.strip()]
+            unknown = [flag for flag in flags if flag not in self._betas]
+            if unknown:
+                return _error(
+                    Error(400, "invalid_request_error", f"Unsupported beta header: {unknown[0]}")
+                )
         body = recorded.body
         problems = validate(REQUEST, body)
         if not problems:

@@ -165,6 +165,10 @@ class ModelInfo(Section):
     # Anthropic models: how reasoning_effort becomes thinking (a token budget, or
     # adaptive thinking at an effort level); unset, the model's version decides.
     thinking_mode: Literal["budget", "adaptive"] | None = None
+    # Anthropic deployments: the anthropic-beta flags the upstream takes; a caller's other
+    # flags are left off its requests (an Anthropic-compatible upstream that lacks them
+    # refuses the whole request). Unset, every flag is forwarded.
+    supported_anthropic_betas: list[str] | None = None
 
 
 class ModelEntry(Section):

@@ -69,8 +69,11 @@ class AnthropicProvider:
         default_max_tokens: int,
         drop_params: bool,
         thinking: Thinking | None = None,
+        allowed_betas: frozenset[str] | None = None,
     ) -> None:
         self._model = model
+        # The caller's anthropic-beta flags this upstream takes (None: every one).
+        self._betas = allowed_betas
         self._base = api_base
         self._url = api_base + "/v1/messages"
         self._count_url = api_base + "/v1/messages/count_tokens"
@@ -116,7 +119,7 @@ class AnthropicProvider:
             return await self._upstream.open_stream(
                 self._url,
                 native_payload(call, self._model, stream=True),
-                native_headers(self._headers, call.headers, None),
+                native_headers(self._headers, call.headers, self._betas),
                 call,
                 self._native_events,
             )
@@ -130,7 +133,7 @@ class AnthropicProvider:
     ) -> bytes:
         payload = orjson.dumps({**body, "model": self._model})
         raw, _ = await self._upstream.post_answer(
-            self._count_url, payload, native_headers(self._headers, headers, None), seconds
+            self._count_url, payload, native_headers(self._headers, headers, self._betas), seconds
         )
         return raw
 
@@ -138,7 +141,7 @@ class AnthropicProvider:
         raw, _ = await self._upstream.post_answer(
             self._url,
             native_payload(call, self._model, stream=False),
-            native_headers(self._headers, call.headers, None),
+            native_headers(self._headers, call.headers, self._betas),
             call.timeout,
         )
         message = json_object(raw)

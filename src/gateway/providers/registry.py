@@ -196,6 +196,11 @@ def build_provider(
             or anthropic.DEFAULT_MAX_TOKENS,
             drop_params=drop,
             thinking=Thinking.for_model(spec.model, info.thinking_mode, env),
+            allowed_betas=(
+                None
+                if info.supported_anthropic_betas is None
+                else frozenset(info.supported_anthropic_betas)
+            ),
         )
     if spec.provider == "gemini":
         key = key or env.get(gemini.KEY_ENV)
