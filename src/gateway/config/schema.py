@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -54,6 +54,29 @@ RoutingStrategyName = Literal[
     "usage-based-routing-v2",
     "cost-based-routing",
 ]
+
+
+class CacheControl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["ephemeral"] = "ephemeral"
+    ttl: Literal["5m", "1h"] | None = None
+
+
+class CacheControlInjectionPoint(BaseModel):
+    """Where a breakpoint goes on requests that carry none (LiteLLM's setting): the
+    system prompt or every message of a ``role``, or the message at ``index``."""
+
+    model_config = ConfigDict(extra="forbid")
+    location: Literal["message"] = "message"
+    role: Literal["system", "user", "assistant"] | None = None
+    index: int | None = None
+    control: CacheControl = Field(default_factory=CacheControl)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CacheControlInjectionPoint:
+        if (self.role is None) == (self.index is None):
+            raise ValueError("give either a role (system, user, assistant) or an index")
+        return self
 
 
 class LiteLLMParams(Section):
@@ -112,6 +135,8 @@ class LiteLLMParams(Section):
     # "first_tool" (call the tool the request offers) or a list of OpenAI tool calls;
     # either is answered only when the request has tools and no tool result is last.
     mock_tool_calls: Literal["first_tool"] | list[MockToolCall] | None = None
+    # Anthropic deployments: prompt-cache breakpoints put on requests that have none.
+    cache_control_injection_points: list[CacheControlInjectionPoint] | None = None
 
     @field_validator("model")
     @classmethod

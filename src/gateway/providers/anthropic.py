@@ -25,6 +25,7 @@ from gateway.errors import (
     UpstreamServerError,
     upstream_error_for_status,
 )
+from gateway.providers.anthropic_cache_points import CachePoint, with_breakpoints
 from gateway.providers.anthropic_native import native_events, native_headers, native_payload
 from gateway.providers.anthropic_request import SUPPORTED_PARAMS, messages_request
 from gateway.providers.anthropic_response import StreamTranslator, chat_completion, usage_of
@@ -70,8 +71,10 @@ class AnthropicProvider:
         drop_params: bool,
         thinking: Thinking | None = None,
         allowed_betas: frozenset[str] | None = None,
+        cache_points: tuple[CachePoint, ...] = (),
     ) -> None:
         self._model = model
+        self._cache_points = cache_points
         # The caller's anthropic-beta flags this upstream takes (None: every one).
         self._betas = allowed_betas
         self._base = api_base
@@ -118,7 +121,7 @@ class AnthropicProvider:
         if call.operation is Operation.MESSAGES:
             return await self._upstream.open_stream(
                 self._url,
-                native_payload(call, self._model, stream=True),
+                native_payload(call, self._model, self._cache_points, stream=True),
                 native_headers(self._headers, call.headers, self._betas),
                 call,
                 self._native_events,
@@ -140,7 +143,7 @@ class AnthropicProvider:
     async def _send_native(self, call: UpstreamCall) -> UpstreamResult:
         raw, _ = await self._upstream.post_answer(
             self._url,
-            native_payload(call, self._model, stream=False),
+            native_payload(call, self._model, self._cache_points, stream=False),
             native_headers(self._headers, call.headers, self._betas),
             call.timeout,
         )
@@ -170,6 +173,7 @@ class AnthropicProvider:
         try:
             check_params(call.body, SUPPORTED_PARAMS, drop=self._drop, provider="anthropic")
             request = messages_request(call.body, self._model, self._max_tokens, self._thinking)
+            request = with_breakpoints(request, self._cache_points)
         except TranslationError as exc:
             raise UpstreamBadRequest(
                 exc.message,

@@ -13,12 +13,13 @@ gateway itself needs is read: usage, from ``message_start`` and
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from gateway.errors import UpstreamError
+from gateway.providers.anthropic_cache_points import CachePoint, with_breakpoints
 from gateway.providers.anthropic_response import usage_of
 from gateway.providers.base import StreamChunk, UpstreamCall
 from gateway.providers.sse import ByteStream, sse_event_batches
@@ -35,8 +36,10 @@ _MESSAGE_STOP = b"message_stop"
 _ERROR = b"error"
 
 
-def native_payload(call: UpstreamCall, model: str, *, stream: bool) -> bytes:
-    body = dict(call.body)
+def native_payload(
+    call: UpstreamCall, model: str, cache_points: Sequence[CachePoint], *, stream: bool
+) -> bytes:
+    body = with_breakpoints(dict(call.body), cache_points)
     body["model"] = model
     if stream:
         body["stream"] = True

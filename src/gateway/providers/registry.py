@@ -11,6 +11,7 @@ from gateway.config.schema import MockToolCall
 from gateway.errors import UpstreamServerError
 from gateway.providers import anthropic, azure, gemini
 from gateway.providers.anthropic import AnthropicProvider
+from gateway.providers.anthropic_cache_points import CachePoint
 from gateway.providers.anthropic_thinking import Thinking
 from gateway.providers.base import ChunkStream, Provider, UpstreamCall, UpstreamResult
 from gateway.providers.bedrock import DEFAULT_MAX_TOKENS as DEFAULT_BEDROCK_MAX_TOKENS
@@ -196,6 +197,10 @@ def build_provider(
             or anthropic.DEFAULT_MAX_TOKENS,
             drop_params=drop,
             thinking=Thinking.for_model(spec.model, info.thinking_mode, env),
+            cache_points=tuple(
+                CachePoint(role=point.role, index=point.index, ttl=point.control.ttl)
+                for point in params.cache_control_injection_points or ()
+            ),
             allowed_betas=(
                 None
                 if info.supported_anthropic_betas is None
