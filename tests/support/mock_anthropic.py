@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ API_KEY = "sk-ant-api03-mock-key-for-tests"
 # The API versions the real API takes; the latest refuses what its migration guide says.
 LATEST = "2026-10-21"
 VERSIONS = ("2023-06-01", LATEST)
+VERTEX_VERSION = "vertex-2023-10-16"
 MODEL = "claude-sonnet-4-5-20250929"
 
 
@@ -366,8 +368,14 @@ def latest_version_problems(body: dict[str, Any]) -> list[str]:
 class MockAnthropic(MockServer):
     name = "mock-anthropic"
 
-    def __init__(self, betas: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        betas: frozenset[str] | None = None,
+        vertex_token: Callable[[str], bool] | None = None,
+    ) -> None:
         super().__init__()
+        # Claude on Vertex AI: which Google access tokens are valid (the OAuth mock's).
+        self._vertex_token = vertex_token
         self._serial = 0
         # The anthropic-beta flags this upstream knows (None: any), as an
         # Anthropic-compatible host that lacks some refuses the request naming one.
@@ -386,6 +394,47 @@ class MockAnthropic(MockServer):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
+        app.router.add_post(
+            "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{action}",
+            self._vertex,
+        )
+
+    @property
+    def vertex_base(self) -> str:
+        return self.origin + "/v1"
+
+    async def _vertex(self, request: web.Request) -> web.StreamResponse:
+        """Claude on Vertex AI: the Messages API at ``{model}:rawPredict`` (and
+        ``:streamRawPredict``), the version in the body, a Google access token."""
+        recorded, behaviour = await self.record(request)
+        auth = recorded.headers.get("authorization", "")
+        valid = self._vertex_token
+        if valid is None or not auth.startswith("Bearer ") or not valid(auth[7:]):
+            self.violation(f"Vertex request without a valid access token: {auth[:30]!r}")
+            return _error(Error(401, "authentication_error", "invalid access token"))
+        model, _, method = request.match_info["action"].partition(":")
+        body = recorded.body if isinstance(recorded.body, dict) else {}
+        problems = []
+        counting = model == "count-tokens"  # its body names the model, without a version
+        if counting and not body.get("model"):
+            problems.append("model: Field required")
+        if not counting and body.get("anthropic_version") != VERTEX_VERSION:
+            problems.append(f"anthropic_version: must be {VERTEX_VERSION!r}")
+        if "model" in body and not counting:
+            problems.append("model: Extra inputs are not permitted")
+        if method not in ("rawPredict", "streamRawPredict"):
+            problems.append(f"no such method {method!r}")
+        elif (method == "streamRawPredict") != bool(body.get("stream")) and not counting:
+            problems.append(f"{method}: stream must be {method == 'streamRawPredict'}")
+        if self.violated(problems):
+            return _error(Error(400, "invalid_request_error", "; ".join(problems)))
+        shaped = {k: v for k, v in body.items() if k != "anthropic_version"}
+        if counting:
+            tokens = len(json.dumps(shaped.get("messages"))) // 3 + 7
+            return web.json_response({"input_tokens": tokens})
+        return await self._answer_messages(
+            request, {**shaped, "model": model}, behaviour, VERSIONS[0]
+        )
 
     async def _count_tokens(self, request: web.Request) -> web.StreamResponse:
         """Anthropic's token count: its own figure (here: the messages' JSON size / 3 + 7,
@@ -433,7 +482,11 @@ class MockAnthropic(MockServer):
                 return _error(
                     Error(400, "invalid_request_error", f"Unsupported beta header: {unknown[0]}")
                 )
-        body = recorded.body
+        return await self._answer_messages(request, recorded.body, behaviour, version)
+
+    async def _answer_messages(
+        self, request: web.Request, body: Any, behaviour: Any, version: str | None
+    ) -> web.StreamResponse:
         problems = validate(REQUEST, body)
         if not problems:
             problems = conversation_problems(body) + self._unsigned(body)

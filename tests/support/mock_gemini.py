@@ -315,6 +315,11 @@ class MockGemini(MockServer):
         self._public_key = public
         return info
 
+    def valid_token(self, token: str) -> bool:
+        """Whether ``token`` is an access token this mock issued and that has not expired
+        (another mock on Vertex AI, such as Claude's, checks its callers with it)."""
+        return self._tokens.get(token, 0) >= time.time()
+
     def hold_token(self, grant: int, event: threading.Event) -> None:
         self._held[grant] = event
 

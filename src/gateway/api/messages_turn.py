@@ -23,13 +23,13 @@ from typing import Any
 
 from gateway.api.formats.anthropic import chat_request
 from gateway.config.model import with_defaults
+from gateway.config.providers import speaks_anthropic
 from gateway.errors import InvalidRequest
 from gateway.providers.base import ChunkStream, Operation, UpstreamCall, UpstreamResult
 from gateway.providers.translate import TranslationError
 from gateway.router.groups import Deployment
 
 MESSAGES_ENDPOINTS = ("/v1/messages", "/messages")
-NATIVE_PROVIDERS = frozenset({"anthropic"})
 
 
 def serves_messages(deployment: Deployment) -> bool:
@@ -37,7 +37,7 @@ def serves_messages(deployment: Deployment) -> bool:
     endpoints = deployment.spec.info.supported_endpoints
     if endpoints:
         return any(endpoint in MESSAGES_ENDPOINTS for endpoint in endpoints)
-    return deployment.spec.provider in NATIVE_PROVIDERS
+    return speaks_anthropic(deployment.spec.provider, deployment.spec.model)
 
 
 class MessagesTurn:

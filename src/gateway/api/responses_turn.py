@@ -26,14 +26,12 @@ from typing import Any
 from gateway.api.formats.responses_output import from_completion, new_id
 from gateway.api.formats.responses_request import RESPONSES_NAMES, chat_request
 from gateway.api.formats.responses_stream import ResponseEvents, TranslatedEventStream
+from gateway.config.providers import speaks_anthropic
 from gateway.errors import InvalidRequest, UpstreamBadRequest, UpstreamNotFound
 from gateway.ledger.responses_store import ResponsesStore, StoredResponse
 from gateway.providers.base import ChunkStream, Operation, UpstreamCall, UpstreamResult
 from gateway.providers.translate import TranslationError
 from gateway.router.groups import Deployment
-
-# Providers whose chat translation sends signed thinking blocks back (``thinking_blocks``).
-SIGNED_THINKING_PROVIDERS = frozenset({"anthropic"})
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +148,7 @@ class ResponsesTurn:
         own = deployment.spec.params.drop_params
         drop = own if own is not None else self._state.drop_params
         # Signed thinking blocks go back to Anthropic only: other upstreams refuse them.
-        thinking = deployment.spec.provider in SIGNED_THINKING_PROVIDERS
+        thinking = speaks_anthropic(deployment.spec.provider, deployment.spec.model)
         chat = self._chat.get((drop, thinking))
         if chat is None:
             try:

@@ -49,3 +49,11 @@ def infer_provider(model: str, *, vertex: bool) -> str | None:
     if _BEDROCK_ID.match(lowered):
         return "bedrock"
     return None
+
+
+def speaks_anthropic(provider: str, model: str) -> bool:
+    """Whether a deployment's upstream is Anthropic's Messages API: ``anthropic/``, or a
+    Claude model on Vertex AI (``vertex_ai/claude-…``, served through ``rawPredict``)."""
+    return provider == "anthropic" or (
+        provider == "vertex_ai" and model.lower().startswith("claude")
+    )

@@ -32,6 +32,8 @@ _BEDROCK_PARTS = (
     re.compile(r"^[a-z0-9-]+\.(?=[a-z])"),
     re.compile(r":\d+$"),
     re.compile(r"-v\d+$"),
+    # Vertex AI's ``claude-sonnet-4-5@20250929``: the version after the ``@``.
+    re.compile(r"@[\w.-]+$"),
 )
 
 

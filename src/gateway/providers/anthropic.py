@@ -26,6 +26,7 @@ from gateway.errors import (
     upstream_error_for_status,
 )
 from gateway.providers.anthropic_cache_points import CachePoint, with_breakpoints
+from gateway.providers.anthropic_host import AnthropicHost
 from gateway.providers.anthropic_native import native_events, native_headers, native_payload
 from gateway.providers.anthropic_request import SUPPORTED_PARAMS, messages_request
 from gateway.providers.anthropic_response import StreamTranslator, chat_completion, usage_of
@@ -72,14 +73,17 @@ class AnthropicProvider:
         thinking: Thinking | None = None,
         allowed_betas: frozenset[str] | None = None,
         cache_points: tuple[CachePoint, ...] = (),
+        host: AnthropicHost | None = None,
+        provider: str = "anthropic",
     ) -> None:
         self._model = model
+        self._provider = provider
+        # Anthropic's own API at api_base, unless the deployment is Claude on Vertex AI.
+        self._host = host or AnthropicHost.anthropic(api_base)
         self._cache_points = cache_points
         # The caller's anthropic-beta flags this upstream takes (None: every one).
         self._betas = allowed_betas
         self._base = api_base
-        self._url = api_base + "/v1/messages"
-        self._count_url = api_base + "/v1/messages/count_tokens"
         headers = {
             "content-type": "application/json",
             "accept": "application/json",
@@ -93,7 +97,7 @@ class AnthropicProvider:
         self._thinking = thinking or Thinking.for_model(model, None, {})
         self._drop = drop_params
         self._upstream = Upstream(
-            provider="anthropic",
+            provider=provider,
             deployment=deployment_id,
             pool=pool,
             base=api_base,
@@ -103,7 +107,7 @@ class AnthropicProvider:
 
     @property
     def name(self) -> str:
-        return "anthropic"
+        return self._provider
 
     @property
     def api_base(self) -> str | None:
@@ -113,38 +117,40 @@ class AnthropicProvider:
         if call.operation is Operation.MESSAGES:
             return await self._send_native(call)
         payload = self._payload(call, stream=False)
-        message = await self._upstream.post_json(self._url, payload, self._headers, call.timeout)
+        host = self._host
+        headers = await host.headers(self._headers)
+        message = await self._upstream.post_json(host.message_url, payload, headers, call.timeout)
         body, usage = chat_completion(message, int(time.time()))
         return UpstreamResult(body=body, usage=usage)
 
     async def open_stream(self, call: UpstreamCall) -> PrimedStream:
         if call.operation is Operation.MESSAGES:
             return await self._upstream.open_stream(
-                self._url,
-                native_payload(call, self._model, self._cache_points, stream=True),
-                native_headers(self._headers, call.headers, self._betas),
+                self._host.stream_url,
+                native_payload(call, self._model, self._cache_points, self._host, stream=True),
+                await self._host.headers(native_headers(self._headers, call.headers, self._betas)),
                 call,
                 self._native_events,
             )
         payload = self._payload(call, stream=True)
+        headers = await self._host.headers(self._headers)
         return await self._upstream.open_stream(
-            self._url, payload, self._headers, call, self._chunks
+            self._host.stream_url, payload, headers, call, self._chunks
         )
 
     async def count_tokens(
         self, body: dict[str, Any], headers: dict[str, str] | None, seconds: float
     ) -> bytes:
         payload = orjson.dumps({**body, "model": self._model})
-        raw, _ = await self._upstream.post_answer(
-            self._count_url, payload, native_headers(self._headers, headers, self._betas), seconds
-        )
+        sent = await self._host.headers(native_headers(self._headers, headers, self._betas))
+        raw, _ = await self._upstream.post_answer(self._host.count_url, payload, sent, seconds)
         return raw
 
     async def _send_native(self, call: UpstreamCall) -> UpstreamResult:
         raw, _ = await self._upstream.post_answer(
-            self._url,
-            native_payload(call, self._model, self._cache_points, stream=False),
-            native_headers(self._headers, call.headers, self._betas),
+            self._host.message_url,
+            native_payload(call, self._model, self._cache_points, self._host, stream=False),
+            await self._host.headers(native_headers(self._headers, call.headers, self._betas)),
             call.timeout,
         )
         message = json_object(raw)
@@ -184,7 +190,7 @@ class AnthropicProvider:
             ) from None
         if stream:
             request["stream"] = True
-        return orjson.dumps(request)
+        return orjson.dumps(self._host.body(request))
 
     def _error(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         kind, message = read_error(raw)

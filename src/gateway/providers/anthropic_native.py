@@ -20,6 +20,7 @@ import orjson
 
 from gateway.errors import UpstreamError
 from gateway.providers.anthropic_cache_points import CachePoint, with_breakpoints
+from gateway.providers.anthropic_host import AnthropicHost
 from gateway.providers.anthropic_response import usage_of
 from gateway.providers.base import StreamChunk, UpstreamCall
 from gateway.providers.sse import ByteStream, sse_event_batches
@@ -37,7 +38,12 @@ _ERROR = b"error"
 
 
 def native_payload(
-    call: UpstreamCall, model: str, cache_points: Sequence[CachePoint], *, stream: bool
+    call: UpstreamCall,
+    model: str,
+    cache_points: Sequence[CachePoint],
+    host: AnthropicHost,
+    *,
+    stream: bool,
 ) -> bytes:
     body = with_breakpoints(dict(call.body), cache_points)
     body["model"] = model
@@ -45,7 +51,7 @@ def native_payload(
         body["stream"] = True
     else:
         body.pop("stream", None)
-    return orjson.dumps(body)
+    return orjson.dumps(host.body(body))
 
 
 def native_headers(

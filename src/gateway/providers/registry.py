@@ -7,11 +7,13 @@ from typing import Any
 from urllib.parse import quote
 
 from gateway.config.model import DeploymentSpec
+from gateway.config.providers import speaks_anthropic
 from gateway.config.schema import MockToolCall
 from gateway.errors import UpstreamServerError
 from gateway.providers import anthropic, azure, gemini
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.anthropic_cache_points import CachePoint
+from gateway.providers.anthropic_host import AnthropicHost
 from gateway.providers.anthropic_thinking import Thinking
 from gateway.providers.base import ChunkStream, Provider, UpstreamCall, UpstreamResult
 from gateway.providers.bedrock import DEFAULT_MAX_TOKENS as DEFAULT_BEDROCK_MAX_TOKENS
@@ -184,28 +186,14 @@ def build_provider(
             deployment_id=spec.id,
         )
     if spec.provider == "anthropic":
-        info = spec.info
-        return AnthropicProvider(
-            model=spec.model,
-            api_base=(params.api_base or anthropic.DEFAULT_BASE).rstrip("/"),
+        return _anthropic(
+            spec,
+            env,
+            pool,
+            drop,
             api_key=key or env.get(anthropic.KEY_ENV),
-            extra_headers=params.extra_headers,
-            pool=pool,
-            deployment_id=spec.id,
-            default_max_tokens=info.max_output_tokens
-            or info.max_tokens
-            or anthropic.DEFAULT_MAX_TOKENS,
-            drop_params=drop,
-            thinking=Thinking.for_model(spec.model, info.thinking_mode, env),
-            cache_points=tuple(
-                CachePoint(role=point.role, index=point.index, ttl=point.control.ttl)
-                for point in params.cache_control_injection_points or ()
-            ),
-            allowed_betas=(
-                None
-                if info.supported_anthropic_betas is None
-                else frozenset(info.supported_anthropic_betas)
-            ),
+            host=None,
+            api_base=(params.api_base or anthropic.DEFAULT_BASE).rstrip("/"),
         )
     if spec.provider == "gemini":
         key = key or env.get(gemini.KEY_ENV)
@@ -268,6 +256,44 @@ def build_provider(
     return UnavailableProvider(spec.provider, "this provider is not supported")
 
 
+def _anthropic(
+    spec: DeploymentSpec,
+    env: Mapping[str, str],
+    pool: UpstreamPool,
+    drop: bool,
+    *,
+    api_key: str | None,
+    host: AnthropicHost | None,
+    api_base: str,
+) -> Provider:
+    """Anthropic's Messages API, at Anthropic or (``host``) Claude on Vertex AI."""
+    info, params = spec.info, spec.params
+    return AnthropicProvider(
+        model=spec.model,
+        api_base=api_base,
+        api_key=api_key,
+        extra_headers=params.extra_headers,
+        pool=pool,
+        deployment_id=spec.id,
+        default_max_tokens=info.max_output_tokens
+        or info.max_tokens
+        or anthropic.DEFAULT_MAX_TOKENS,
+        drop_params=drop,
+        thinking=Thinking.for_model(spec.model, info.thinking_mode, env),
+        cache_points=tuple(
+            CachePoint(role=point.role, index=point.index, ttl=point.control.ttl)
+            for point in params.cache_control_injection_points or ()
+        ),
+        allowed_betas=(
+            None
+            if info.supported_anthropic_betas is None
+            else frozenset(info.supported_anthropic_betas)
+        ),
+        host=host,
+        provider=spec.provider,
+    )
+
+
 def _vertex(
     spec: DeploymentSpec, env: Mapping[str, str], pool: UpstreamPool, drop: bool
 ) -> Provider:
@@ -288,11 +314,23 @@ def _vertex(
         host = "aiplatform.googleapis.com"
         base = f"https://{host if location == 'global' else f'{location}-{host}'}/v1"
     base = base.rstrip("/")
-    path = (
-        f"/projects/{quote(project, safe='')}/locations/{quote(location, safe='')}"
-        f"/publishers/google/models/{quote(spec.model, safe='')}"
-    )
+    where = f"/projects/{quote(project, safe='')}/locations/{quote(location, safe='')}"
     tokens = VertexTokens(account, pool, spec.id)
+    if speaks_anthropic(spec.provider, spec.model):
+        return _anthropic(
+            spec,
+            env,
+            pool,
+            drop,
+            api_key=None,
+            host=AnthropicHost.vertex_ai(
+                f"{base}{where}/publishers/anthropic/models",
+                quote(spec.model, safe="@"),
+                tokens.headers,
+            ),
+            api_base=base,
+        )
+    path = f"{where}/publishers/google/models/{quote(spec.model, safe='')}"
     return GeminiProvider(
         flavor=Flavor.VERTEX,
         model=spec.model,
