@@ -17,7 +17,7 @@ command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e .
+  .venv/bin/pip install -q -e '.[dev]'
 fi
 
 if [ ! -x bench/.venv-litellm/bin/litellm ]; then
