@@ -22,8 +22,9 @@ from support.fleet import UpstreamFleet
 from support.gateway_process import GatewayProcess, StartGateway
 from support.mock_upstream import MockUpstream
 
-# The spend ledger's fixtures (a Postgres database per session): ledger_database, ledger_db.
-pytest_plugins = ["support.ledger"]
+# The spend ledger's fixtures (a Postgres database per session): ledger_database, ledger_db;
+# the mock Anthropic server's: anthropic_server, claude.
+pytest_plugins = ["support.ledger", "support.anthropic_fixtures"]
 
 
 @pytest.fixture(scope="session")

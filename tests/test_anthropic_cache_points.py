@@ -25,19 +25,6 @@ SYSTEM = "You review pull requests. The repository guide follows. " * 20
 
 
 @pytest.fixture(scope="module")
-def anthropic_server() -> Iterator[MockAnthropic]:
-    with MockAnthropic() as server:
-        yield server
-
-
-@pytest.fixture
-def claude(anthropic_server: MockAnthropic) -> Iterator[MockAnthropic]:
-    anthropic_server.reset()
-    yield anthropic_server
-    assert anthropic_server.violations == [], "requests broke the Messages API schema"
-
-
-@pytest.fixture(scope="module")
 def gateway(
     anthropic_server: MockAnthropic, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:

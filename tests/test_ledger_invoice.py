@@ -23,7 +23,7 @@ from support.clients import sdk_client
 from support.configs import MASTER_KEY
 from support.gateway_process import GatewayProcess
 from support.ledger import _admin, database_url, fetch, wait_until
-from support.mock_anthropic import API_KEY, MockAnthropic, Text
+from support.mock_anthropic import MockAnthropic, Text, claude_deployment
 from support.mock_upstream import MockUpstream, Reply
 
 # Claude Sonnet 4.5, USD per million tokens: input, output, cache read, 5-minute write,
@@ -81,14 +81,6 @@ def compatible() -> Iterator[MockUpstream]:
         yield server
 
 
-def _claude(group: str, model: str, base: str) -> dict[str, Any]:
-    return {
-        "model_name": group,
-        "litellm_params": {"model": f"anthropic/{model}", "api_base": base, "api_key": API_KEY},
-        "model_info": {"id": group},
-    }
-
-
 def _openai(group: str, model: str, base: str, **info: Any) -> dict[str, Any]:
     return {
         "model_name": group,
@@ -107,9 +99,9 @@ def gateway(
     workdir = tmp_path_factory.mktemp("invoice")
     config = {
         "model_list": [
-            _claude("sonnet", "claude-sonnet-4-5-20250929", claude.api_base),
+            claude_deployment("sonnet", "claude-sonnet-4-5-20250929", claude.api_base),
             # A group named like a pricier model: priced as the model it serves.
-            _claude("claude-opus-4-5", "claude-haiku-4-5-20251001", claude.api_base),
+            claude_deployment("claude-opus-4-5", "claude-haiku-4-5-20251001", claude.api_base),
             _openai(
                 "house",
                 "house-model",

@@ -28,6 +28,7 @@ from support.mock_anthropic import (
     Error,
     MockAnthropic,
     block_events,
+    claude_deployment,
 )
 from support.mock_upstream import MockUpstream, Reply
 
@@ -100,31 +101,10 @@ QUESTION = [
 
 
 @pytest.fixture(scope="module")
-def anthropic_server() -> Iterator[MockAnthropic]:
-    with MockAnthropic() as server:
-        yield server
-
-
-@pytest.fixture
-def claude(anthropic_server: MockAnthropic) -> Iterator[MockAnthropic]:
-    anthropic_server.reset()
-    yield anthropic_server
-    assert anthropic_server.violations == [], "requests broke the Messages API schema"
-
-
-@pytest.fixture(scope="module")
 def strict_server() -> Iterator[MockAnthropic]:
     """An Anthropic-compatible upstream that knows one beta flag and refuses the others."""
     with MockAnthropic(betas=frozenset({BETA})) as server:
         yield server
-
-
-def _strict(group: str, base: str, **info: Any) -> dict[str, Any]:
-    return {
-        "model_name": group,
-        "litellm_params": {"model": f"anthropic/{MODEL}", "api_base": base, "api_key": API_KEY},
-        "model_info": {"id": group, **info},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +134,10 @@ def gateway(
                 },
                 "model_info": {"id": "gpt-1"},
             },
-            _strict("strict-filtered", strict_server.api_base, supported_anthropic_betas=[BETA]),
-            _strict("strict-unfiltered", strict_server.api_base),
+            claude_deployment(
+                "strict-filtered", MODEL, strict_server.api_base, supported_anthropic_betas=[BETA]
+            ),
+            claude_deployment("strict-unfiltered", MODEL, strict_server.api_base),
         ],
         "router_settings": {"num_retries": 0, "fallbacks": [{CLAUDE: [GPT]}]},
         "general_settings": {"proxy_batch_write_at": 0.2},

@@ -18,7 +18,7 @@ import pytest
 from support.clients import sdk_client
 from support.configs import MASTER_KEY
 from support.gateway_process import GatewayProcess
-from support.mock_anthropic import API_KEY, Blocks, MockAnthropic
+from support.mock_anthropic import Blocks, MockAnthropic, claude_deployment
 
 OLDER = "claude-sonnet-4-5-20250929"
 NEWER = "claude-opus-4-7"
@@ -48,33 +48,15 @@ WEATHER_TOOL: Any = {
 
 
 @pytest.fixture(scope="module")
-def anthropic_server() -> Iterator[MockAnthropic]:
-    with MockAnthropic() as server:
-        yield server
-
-
-@pytest.fixture
-def claude(anthropic_server: MockAnthropic) -> Iterator[MockAnthropic]:
-    anthropic_server.reset()
-    yield anthropic_server
-    assert anthropic_server.violations == [], "requests broke the Messages API's rules"
-
-
-def _deployment(group: str, model: str, base: str) -> dict[str, Any]:
-    return {
-        "model_name": group,
-        "litellm_params": {"model": f"anthropic/{model}", "api_base": base, "api_key": API_KEY},
-        "model_info": {"id": group},
-    }
-
-
-@pytest.fixture(scope="module")
 def gateway(
     anthropic_server: MockAnthropic, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
     base = anthropic_server.api_base
     config = {
-        "model_list": [_deployment("older", OLDER, base), _deployment("newer", NEWER, base)],
+        "model_list": [
+            claude_deployment("older", OLDER, base),
+            claude_deployment("newer", NEWER, base),
+        ],
         "router_settings": {"num_retries": 0},
     }
     process = GatewayProcess(

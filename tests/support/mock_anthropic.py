@@ -365,6 +365,15 @@ def latest_version_problems(body: dict[str, Any]) -> list[str]:
 # --- the server --------------------------------------------------------------------------
 
 
+def claude_deployment(group: str, model: str, base: str, **info: Any) -> dict[str, Any]:
+    """A ``model_list`` entry for an ``anthropic/`` deployment on this mock at ``base``."""
+    return {
+        "model_name": group,
+        "litellm_params": {"model": f"anthropic/{model}", "api_base": base, "api_key": API_KEY},
+        "model_info": {"id": group, **info},
+    }
+
+
 class MockAnthropic(MockServer):
     name = "mock-anthropic"
 
