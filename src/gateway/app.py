@@ -53,6 +53,7 @@ from gateway.observability.labels import MetricLabels
 from gateway.observability.metrics import Metrics
 from gateway.observability.router_metrics import MetricsObserver
 from gateway.observability.status import RUN_DIR_ENV, RunDir, WorkerHeartbeat
+from gateway.observability.tracing import Tracing, TracingConfigError, tracing_settings
 from gateway.observability.webhooks import EventSinks, build_sinks
 from gateway.providers.registry import build_provider, deployment_warnings
 from gateway.providers.transport import UpstreamPool
@@ -95,6 +96,7 @@ def build_data_plane(
     *,
     shared: SharedState | None = None,
     events: EventSinks | None = None,
+    tracing: Tracing | None = None,
     cooldowns: CooldownStore | None = None,
     cache: ResponseCache | None = None,
     gate: KeyGate | None = None,
@@ -161,6 +163,7 @@ def build_data_plane(
         shared=shared,
         health_checks_file=_health_checks_file(config, env),
         events=events,
+        tracing=tracing,
         responses=_responses_state(responses, config),
         metric_labels=MetricLabels(groups.public_names(), wildcard_ids),
     )
@@ -236,6 +239,7 @@ class GatewayApp:
         self._heartbeat: WorkerHeartbeat | None = None
         self._ledger: SpendLedger | None = None
         self._events: EventSinks | None = None
+        self._tracing: Tracing | None = None
         self._shared: SharedState | None = None
         self._responses: ResponsesState | None = None
         # Dependency name -> a function telling its state (ok, degraded, down, absent).
@@ -292,6 +296,7 @@ class GatewayApp:
         shared = self._shared = SharedState(redis_settings(config, self._env))
         self._dependency_states["redis"] = lambda: shared.status
         self._events = self._build_events(config, self._pool)
+        self._tracing = self._build_tracing(config, metrics)
         self._cooldowns = _cooldowns(shared)
         self._routing_stats = RoutingStats()
         self._pins = _session_pins(shared)
@@ -360,6 +365,7 @@ class GatewayApp:
             self._ledger,
             shared=self._shared,
             events=self._events,
+            tracing=self._tracing,
             cooldowns=self._cooldowns,
             cache=self._cache,
             gate=self._gate,
@@ -477,6 +483,22 @@ class GatewayApp:
         events.start()
         return events
 
+    def _build_tracing(self, config: GatewayConfig, metrics: Metrics) -> Tracing | None:
+        """Traces, as the config and the OTEL_* environment set them (at start-up: a
+        reload keeps them as they are)."""
+        try:
+            settings = tracing_settings(config.file, self._env)
+        except TracingConfigError as exc:
+            log.error("tracing disabled: %s", exc)
+            return None
+        if settings is None:
+            return None
+        log.info(
+            "tracing",
+            extra={"exporter": settings.exporter, "endpoint": settings.endpoint},
+        )
+        return Tracing(settings, metrics.trace_export)
+
     def _build_ledger(self, config: GatewayConfig) -> SpendLedger:
         redis_url = self._env.get("REDIS_URL")
         settings = ledger_settings(config, self._env, redis_configured=bool(redis_url))
@@ -520,6 +542,10 @@ class GatewayApp:
         if self._events is not None:
             await self._events.stop()
             self._events = None
+        if self._tracing is not None:
+            # Sends what is still queued (bounded by the exporter's timeout).
+            await asyncio.to_thread(self._tracing.shutdown)
+            self._tracing = None
         if self._ledger is not None:
             # Uvicorn has drained the requests by now: every record is submitted.
             await self._ledger.close()

@@ -104,6 +104,7 @@ async def answer_from_cache(
     exchange.trace = RouteTrace(model_group=ticket.group)
     exchange.usage = Usage.from_openai(completion.get("usage"))
     exchange.note_served(completion.get("model"))
+    exchange.note_answer(completion)
     headers = ticket.hit_headers(incoming.request_id, hit)
     if stream:
         replay = ReplayStream(chunks or replay_chunks(ticket.operation, completion))

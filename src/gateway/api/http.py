@@ -34,6 +34,9 @@ class RequestHeaders:
     # Anthropic's, forwarded on a Messages request passed through.
     anthropic_version: bytes | None = None
     anthropic_beta: bytes | None = None
+    # The caller's W3C trace context (read only when tracing is on).
+    traceparent: bytes | None = None
+    tracestate: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -70,6 +73,10 @@ def read_headers(scope: Scope) -> RequestHeaders:
             found.agent_session_id = value
         elif name == b"anthropic-version":
             found.anthropic_version = value
+        elif name == b"traceparent":
+            found.traceparent = value
+        elif name == b"tracestate":
+            found.tracestate = value
         elif name == b"anthropic-beta":
             # Several anthropic-beta headers mean all of their betas.
             found.anthropic_beta = (

@@ -22,7 +22,8 @@ from gateway.api.parse import (
 )
 from gateway.api.services import DataPlane
 from gateway.api.sse import OpenAIFramer, relay_stream
-from gateway.providers.base import Operation
+from gateway.cache.assemble import RecordingStream, assemble
+from gateway.providers.base import ChunkStream, Operation
 from gateway.providers.translate import encode_embeddings_base64
 from gateway.router.request import RouteRequest, RouteTrace
 
@@ -55,7 +56,7 @@ async def _serve(
     if path_model is not None and body.get("model") is None:
         body["model"] = path_model
     model, stream = check_body(operation, body)
-    exchange.note_body(model, stream, body.get("user"))
+    exchange.note_body(model, stream, body.get("user"), body)
     session = session_of(headers, body, body.get("user")) if plane.router.affinity_enabled else None
     tags = pop_request_tags(body)
     fallbacks, disable_fallbacks, timeout = pop_gateway_options(body)
@@ -77,6 +78,7 @@ async def _serve(
         disable_fallbacks=disable_fallbacks,
         tags=tags,
         session=session,
+        spans=exchange.spans,
     )
     exchange.trace = request.trace
     if stream:
@@ -85,6 +87,8 @@ async def _serve(
         if ticket is not None:
             chunks = ticket.recording(chunks)
             response_headers.extend(ticket.miss_headers())
+        if plane.tracing is not None and plane.tracing.capture_content:
+            chunks = capture_stream(chunks, exchange, operation)
         await relay_stream(
             chunks,
             response_headers,
@@ -108,6 +112,20 @@ async def _serve(
     await send({"type": "http.response.body", "body": payload, "more_body": False})
     exchange.usage = result.usage
     exchange.note_served(result.body.get("model"))
+    exchange.note_answer(result.body)
+
+
+def capture_stream(chunks: ChunkStream, exchange: Exchange, operation: Operation) -> ChunkStream:
+    """The stream, put back together for the trace when it ends (message content capture
+    only: it parses every chunk)."""
+    traced = exchange.traced
+    if traced is None or not traced.spans.sampled:
+        return chunks
+
+    def assembled(recorded: list[bytes]) -> None:
+        traced.assembled = assemble(operation, [orjson.loads(chunk) for chunk in recorded])
+
+    return RecordingStream(chunks, assembled)
 
 
 def routed_headers(request_id: str, trace: RouteTrace, arrived: float) -> Headers:

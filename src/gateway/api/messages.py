@@ -60,7 +60,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
     request_id = incoming.request_id
     body = await _read(plane, incoming)
     model, stream = _check(body)
-    exchange.note_body(model, stream, _end_user(body))
+    exchange.note_body(model, stream, _end_user(body), body)
     exchange.admission = await admit(plane, caller, model)
     session = (
         session_of(incoming.headers, body, _end_user(body))
@@ -80,6 +80,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
         deadline=incoming.arrived + timeout,
         timeout=timeout,
         session=session,
+        spans=exchange.spans,
     )
     exchange.trace = route.trace
     if stream:
@@ -103,6 +104,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
     await _send_json(incoming.send, 200, payload, _headers(request_id, trace, incoming.arrived))
     exchange.usage = result.usage
     exchange.note_served(result.body.get("model"))
+    exchange.note_answer(result.body)
 
 
 def _check(body: dict[str, Any]) -> tuple[str, bool]:

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 import orjson
 
@@ -26,9 +27,10 @@ from gateway.api.services import DataPlane
 from gateway.errors import GatewayError, InternalError
 from gateway.keys.gate import Admission
 from gateway.ledger.record import SpendRecord
+from gateway.observability.tracing import TracedRequest
 from gateway.providers.base import Usage
 from gateway.providers.transport import host_of
-from gateway.router.request import HedgeLoss, RouteTrace
+from gateway.router.request import HedgeLoss, RequestSpans, RouteTrace
 
 CLIENT_GONE_STATUS = 499
 CLIENT_GONE = "client_disconnected"
@@ -61,16 +63,30 @@ class Exchange:
     cache_hit: bool = False
     # What a virtual key's limits hold for this request (released when it is recorded).
     admission: Admission | None = None
+    # The request's trace (None: tracing is off).
+    traced: TracedRequest | None = None
 
-    def note_body(self, model: str, stream: bool, user: object) -> None:
+    @property
+    def spans(self) -> RequestSpans | None:
+        """What the router notes for the request's trace (None: tracing is off)."""
+        return self.traced.spans if self.traced is not None else None
+
+    def note_body(self, model: str, stream: bool, user: object, body: dict[str, Any]) -> None:
         self.model = model
         self.stream = stream
         if isinstance(user, str) and user:
             self.end_user = user[:MAX_END_USER_CHARS]
+        if self.traced is not None:
+            self.traced.body = body
 
     def note_served(self, model: object) -> None:
         """The model the upstream says served the request, when it says one."""
         self.served_model = model if isinstance(model, str) and model else None
+
+    def note_answer(self, answer: dict[str, Any]) -> None:
+        """A whole answer (for the trace's finish reasons; kept only when traced)."""
+        if self.traced is not None:
+            self.traced.answer = answer
 
     def fail(self, status: int, error_type: str) -> None:
         self.status = status
@@ -85,6 +101,14 @@ async def accounting(
     exchange = Exchange(
         incoming.request_id, incoming.arrived, call_type, caller or plane.auth.caller
     )
+    if plane.tracing is not None:
+        headers = incoming.headers
+        exchange.traced = plane.tracing.begin(
+            incoming.scope.get("method", "POST"),
+            incoming.scope.get("path", ""),
+            headers.traceparent,
+            headers.tracestate,
+        )
     try:
         yield exchange
     except GatewayError as exc:
@@ -133,6 +157,8 @@ def record(plane: DataPlane, exchange: Exchange) -> None:
         plane.metrics.cache_lookup(exchange.cache_hit)
     if plane.events is not None:
         plane.events.offer(spend)
+    if exchange.traced is not None and plane.tracing is not None:
+        plane.tracing.export(exchange.traced, spend, trace)
 
 
 def build_record(plane: DataPlane, exchange: Exchange) -> SpendRecord:

@@ -83,7 +83,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
         model, stream, store, previous = check_request(body)
     except TranslationError as exc:
         raise InvalidRequest(exc.message, param=exc.param) from None
-    exchange.note_body(model, stream, body.get("user") or body.get("safety_identifier"))
+    exchange.note_body(model, stream, body.get("user") or body.get("safety_identifier"), body)
     session = (
         session_of(incoming.headers, body, body.get("user") or body.get("safety_identifier"))
         if plane.router.affinity_enabled
@@ -112,6 +112,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
         prefer=prior.deployment_id if prior is not None else None,
         tags=tags,
         session=session,
+        spans=exchange.spans,
     )
     exchange.trace = request.trace
     keeper = _Keeper(plane, caller, turn, items, request.trace) if store else None
@@ -149,6 +150,7 @@ async def _serve(plane: DataPlane, incoming: Incoming, exchange: Exchange, calle
     await send_bytes(incoming.send, 200, payload, [*headers, *JSON_HEADERS])
     exchange.usage = result.usage
     exchange.note_served(response.get("model"))
+    exchange.note_answer(response)
 
 
 async def _previous(

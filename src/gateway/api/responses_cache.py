@@ -58,6 +58,7 @@ async def serve_cached_response(
     exchange.trace = trace
     exchange.usage = usage_of(response)
     exchange.note_served(response.get("model"))
+    exchange.note_answer(response)
     if keep is not None:
         await keep(response, trace)
     headers = ticket.hit_headers(incoming.request_id, hit)

@@ -13,6 +13,7 @@ from gateway.ledger.prices import PriceBook
 from gateway.ledger.service import SpendLedger
 from gateway.observability.labels import MetricLabels
 from gateway.observability.metrics import Metrics
+from gateway.observability.tracing import Tracing
 from gateway.observability.webhooks import EventSinks
 from gateway.router.router import Router
 from gateway.state.shared import SharedState
@@ -42,6 +43,8 @@ class DataPlane:
     health_checks_file: Path | None = None
     # Per-request events to webhook sinks (None: no callbacks configured).
     events: EventSinks | None = None
+    # OpenTelemetry traces (None: tracing is off).
+    tracing: Tracing | None = None
     # The Responses API's stored state and what it learnt of upstreams (outlives reloads).
     responses: ResponsesState = field(default_factory=lambda: ResponsesState(store=None))
     # Metric labels from what the config names (a caller's made-up names never mint series).

@@ -85,6 +85,8 @@ async def relay_stream(
     watcher = asyncio.create_task(_watch_disconnect(receive, state))
     # Frames of chunks marked ``follows``, sent with the next one (or with the ending).
     held: list[bytes] = []
+    # The last two chunks, for the trace (finish reasons); kept as references only.
+    before_last = last = None
     try:
         await send(
             {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]}
@@ -93,6 +95,7 @@ async def relay_stream(
         if opening:
             await send({"type": "http.response.body", "body": opening, "more_body": True})
         async for chunk in stream:
+            before_last, last = last, chunk.data
             if chunk.usage is not None:
                 exchange.usage = chunk.usage
             data = framer.frame(chunk)
@@ -128,6 +131,8 @@ async def relay_stream(
         await _end_with(send, b"".join(held) + framer.failure(error))
     finally:
         watcher.cancel()
+        if exchange.traced is not None:
+            exchange.traced.tail = (before_last, last)
         await stream.aclose()
 
 

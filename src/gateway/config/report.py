@@ -27,7 +27,7 @@ from gateway.config.paths import join_path
 from gateway.config.schema import ConfigFile
 from gateway.config.spellings import PARAM_SPELLINGS, SECTION_SPELLINGS, canonical_spellings
 from gateway.config.unsupported import GENERIC_REASON, KNOWN_UNSUPPORTED, generic_path
-from gateway.config.validate import ALWAYS_ON_CALLBACKS, CALLBACK_SINKS
+from gateway.config.validate import KNOWN_CALLBACKS
 
 HONOURED, RENAMED, APPROXIMATED, IGNORED = "honoured", "renamed", "approximated", "ignored"
 VERDICTS = (HONOURED, RENAMED, APPROXIMATED, IGNORED)
@@ -44,7 +44,6 @@ class Approximation:
 ONE_DEADLINE = Approximation(
     "one deadline for the whole request (retries and fallbacks included), not per attempt"
 )
-KNOWN_CALLBACKS = CALLBACK_SINKS | ALWAYS_ON_CALLBACKS
 CALLBACKS = Approximation(
     f"callbacks other than {', '.join(sorted(KNOWN_CALLBACKS))} are not sent",
     lambda value: isinstance(value, list) and any(n not in KNOWN_CALLBACKS for n in value),
@@ -61,6 +60,7 @@ APPROXIMATED_KEYS: dict[str, Approximation] = {
     "general_settings.request_timeout": ONE_DEADLINE,
     "litellm_settings.success_callback": CALLBACKS,
     "litellm_settings.failure_callback": CALLBACKS,
+    "litellm_settings.callbacks": CALLBACKS,
 }
 
 

@@ -326,6 +326,8 @@ class LitellmSettings(Section):
     # Per-request events to webhook sinks (see observability/webhooks.py).
     success_callback: list[str] = Field(default_factory=list)
     failure_callback: list[str] = Field(default_factory=list)
+    # "otel": OpenTelemetry traces (observability/tracing.py); "prometheus": always on.
+    callbacks: list[str] = Field(default_factory=list)
     request_timeout: float | None = Field(default=None, gt=0)
     stream_timeout: float | None = Field(default=None, gt=0)
     num_retries: int | None = Field(default=None, ge=0, le=20)

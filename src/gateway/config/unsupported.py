@@ -15,10 +15,6 @@ from gateway.config.paths import join_path
 KNOWN_UNSUPPORTED: dict[str, str] = {
     "litellm_settings.set_verbose": "not applicable: set LOG_LEVEL=DEBUG instead",
     "litellm_settings.json_logs": "not applicable: the gateway always logs JSON",
-    "litellm_settings.callbacks": (
-        "not needed for metrics: Prometheus metrics are always on at /metrics "
-        "(no licence needed); other callbacks are not supported"
-    ),
     "general_settings.disable_prisma_schema_update": (
         "not applicable: the gateway applies its own SQL migrations (gateway migrate)"
     ),

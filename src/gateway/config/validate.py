@@ -94,6 +94,9 @@ def _check_keys(path: str, policy: dict[str, int], allowed: frozenset[str]) -> l
 CALLBACK_SINKS = frozenset({"webhook", "generic", "generic_api", "posthog"})
 # Callbacks whose job the gateway always does: Prometheus metrics are served at /metrics.
 ALWAYS_ON_CALLBACKS = frozenset({"prometheus"})
+# Callbacks that turn on OpenTelemetry traces (observability/tracing.py).
+TRACE_CALLBACKS = frozenset({"otel"})
+KNOWN_CALLBACKS = CALLBACK_SINKS | ALWAYS_ON_CALLBACKS | TRACE_CALLBACKS
 
 
 def policy_warnings(file: ConfigFile) -> list[str]:
@@ -103,12 +106,13 @@ def policy_warnings(file: ConfigFile) -> list[str]:
     for path, names in (
         ("litellm_settings.success_callback", litellm.success_callback),
         ("litellm_settings.failure_callback", litellm.failure_callback),
+        ("litellm_settings.callbacks", litellm.callbacks),
     ):
         warnings.extend(
             f"{path}[{index}]: callback {name!r} is not supported (supported: "
-            f"{', '.join(sorted(CALLBACK_SINKS))}); ignored"
+            f"{', '.join(sorted(KNOWN_CALLBACKS))}); ignored"
             for index, name in enumerate(names)
-            if name not in CALLBACK_SINKS and name not in ALWAYS_ON_CALLBACKS
+            if name not in KNOWN_CALLBACKS
         )
     policies = [("router_settings.retry_policy", file.router_settings.retry_policy)]
     policies += [

@@ -203,6 +203,11 @@ class Metrics:
         self.ledger_flush_errors = counter(
             "gateway_ledger_flush_errors_total", "Failed ledger flushes (retried; rows kept)."
         )
+        self.trace_exports = counter(
+            "gateway_trace_export_batches_total",
+            "Batches of trace spans sent to the collector, by result (exported, failed).",
+            ("result",),
+        )
         self.dependency_up = gauge(
             "gateway_dependency_up",
             "Whether a dependency is usable: 1 up, 0.5 degraded, 0 down.",
@@ -262,6 +267,10 @@ class Metrics:
         self._fallback_hops(record, requested_group)
         if record.error_type in ("rate_limited", "budget_exceeded"):
             self.rejections.labels(record.error_type).inc()
+
+    def trace_export(self, ok: bool) -> None:
+        """A batch of spans was exported (``ok``) or failed (called on the export thread)."""
+        self.trace_exports.labels("exported" if ok else "failed").inc()
 
     def cache_lookup(self, hit: bool) -> None:
         (self._cache_hit if hit else self._cache_miss).inc()

@@ -22,6 +22,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.providers.base import StreamChunk, UpstreamCall
+from gateway.providers.propagation import with_trace_context
 from gateway.providers.transport import UpstreamPool
 
 READ_BUFFER_BYTES = 1 << 20
@@ -79,7 +80,10 @@ class Upstream:
         try:
             async with asyncio.timeout(seconds):
                 async with session.post(
-                    url, data=payload, headers=headers, read_bufsize=READ_BUFFER_BYTES
+                    url,
+                    data=payload,
+                    headers=with_trace_context(headers),
+                    read_bufsize=READ_BUFFER_BYTES,
                 ) as response:
                     raw = await response.read()
                     if response.status >= 400:
@@ -116,7 +120,7 @@ class Upstream:
                 response = await session.post(
                     url,
                     data=payload,
-                    headers=headers,
+                    headers=with_trace_context(headers),
                     timeout=timeout,
                     read_bufsize=READ_BUFFER_BYTES,
                 )

@@ -57,19 +57,28 @@ class Failures:
             in_row = self._cooldowns.failed_probes(deployment.id) + 1
             reason = "its half-open probe failed" + (f" ({in_row} in a row)" if in_row > 1 else "")
             self.cool(
-                group, deployment, now + seconds, f"{reason}: {error.message}", probe_failed=True
+                group,
+                deployment,
+                now + seconds,
+                f"{reason}: {error.message}",
+                probe_failed=True,
+                walk=walk,
             )
             return
         if verdict.cooldown is Cooldown.AT_ONCE:
             reason = f"{error.label} from upstream"
-            self.cool(group, deployment, now + cooldown_time, f"{reason}: {error.message}")
+            self.cool(
+                group, deployment, now + cooldown_time, f"{reason}: {error.message}", walk=walk
+            )
             return
         if verdict.cooldown is Cooldown.AT_ONCE_IF_GROUP_HAS_OTHERS and len(group.deployments) > 1:
             seconds = min(
                 error.retry_after if error.retry_after is not None else cooldown_time,
                 self._policy.max_retry_after_cooldown,
             )
-            self.cool(group, deployment, now + seconds, f"rate limited (429): {error.message}")
+            self.cool(
+                group, deployment, now + seconds, f"rate limited (429): {error.message}", walk=walk
+            )
             return
         error_class = verdict.policy_class
         if error_class in self._policy.allowed_fails_policy:
@@ -86,6 +95,7 @@ class Failures:
                 deployment,
                 now + cooldown_time,
                 f"{allowed + 1} failures within {window:g}s, last: {error.label}",
+                walk=walk,
             )
 
     def cool(
@@ -96,11 +106,22 @@ class Failures:
         reason: str,
         *,
         probe_failed: bool = False,
+        walk: Walk | None = None,
     ) -> None:
         cooling = self._cooldowns.cool(
             deployment.id, until, reason[:300], probe_failed=probe_failed
         )
         self._observer.cooled_down(group.name, deployment.id, cooling)
+        spans = walk.request.spans if walk is not None else None
+        if spans is not None:
+            spans.event(
+                "gateway.cooldown",
+                {
+                    "gateway.deployment": deployment.id,
+                    "gateway.cooling_until": cooling.until,
+                    "gateway.reason": cooling.reason,
+                },
+            )
 
     def probe_cooldown(
         self, deployment: Deployment, error: UpstreamError, cooldown_time: float

@@ -107,6 +107,11 @@ class Hedger:
             hedge = await self._hedge_target(group, first, walk, tried)
             if hedge is not None:
                 runners.append(_Runner(hedge[0], hedge[1], HEDGE, start))
+                if walk.request.spans is not None:
+                    walk.request.spans.event(
+                        "gateway.hedge",
+                        {"gateway.deployment": first.id, "gateway.hedge_deployment": hedge[0].id},
+                    )
             return await self._first_answer(group, runners, walk, tried)
         finally:
             await self._stop_losers(runners, walk)

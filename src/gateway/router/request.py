@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gateway.errors import UpstreamError
 from gateway.providers.base import Operation, Usage
+
+if TYPE_CHECKING:
+    from gateway.router.groups import Deployment
 
 
 @dataclass(slots=True)
@@ -32,6 +38,9 @@ class RouteRequest:
     # Filled in by the router as it walks, and kept by the caller even when the walk
     # fails, so a failed request is still accounted to the deployments it tried.
     trace: RouteTrace = field(default_factory=lambda: RouteTrace(model_group=""))
+    # The request's distributed-trace context (None: tracing is off): each attempt
+    # sends the upstream a ``traceparent`` and, when sampled, is noted for its span.
+    spans: RequestSpans | None = None
 
 
 @dataclass(slots=True)
@@ -64,3 +73,73 @@ class HedgeLoss:
     seconds: float
     # What the upstream reported, when it answered at all (a cancelled attempt did not).
     usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class AttemptSpan:
+    """One upstream attempt as its trace span will show it (times in ns since the epoch)."""
+
+    span_id: int
+    group: str
+    deployment_id: str
+    provider: str
+    model: str
+    api_base: str | None
+    start_ns: int
+    # 0 while it runs, and for a stream that opened (it ends with the request).
+    end_ns: int = 0
+    error: UpstreamError | None = None
+    # Cut short: it lost a hedge race, or the client left.
+    cancelled: bool = False
+
+
+@dataclass(slots=True)
+class RouteEvent:
+    """A router decision, shown as an event on the request's span."""
+
+    name: str
+    at_ns: int
+    attributes: dict[str, str | int | float | bool]
+
+
+@dataclass(slots=True)
+class RequestSpans:
+    """A request's trace ids and, when it is sampled, what its spans will show.
+
+    The ids are chosen when the request arrives so every attempt can tell its upstream
+    who its parent is; the spans themselves are built after the response.
+    """
+
+    trace_id: int
+    span_id: int  # the gateway's server span
+    sampled: bool
+    attempts: list[AttemptSpan] = field(default_factory=list)
+    events: list[RouteEvent] = field(default_factory=list)
+
+    def traceparent(self, span_id: int) -> str:
+        """The W3C header an upstream call with parent ``span_id`` carries."""
+        return f"00-{self.trace_id:032x}-{span_id:016x}-{'01' if self.sampled else '00'}"
+
+    def open_attempt(self, group: str, deployment: Deployment) -> AttemptSpan:
+        provider = deployment.provider
+        attempt = AttemptSpan(
+            span_id=_span_id(),
+            group=group,
+            deployment_id=deployment.id,
+            provider=provider.name,
+            model=deployment.spec.model,
+            api_base=provider.api_base,
+            start_ns=time.time_ns(),
+        )
+        if self.sampled:
+            self.attempts.append(attempt)
+        return attempt
+
+    def event(self, name: str, attributes: dict[str, str | int | float | bool]) -> None:
+        if self.sampled:
+            self.events.append(RouteEvent(name, time.time_ns(), attributes))
+
+
+def _span_id() -> int:
+    # W3C: an all-zero id is invalid.
+    return random.getrandbits(64) or 1

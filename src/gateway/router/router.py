@@ -35,6 +35,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.providers.base import ChunkStream, Operation, UpstreamCall, UpstreamResult, Usage
+from gateway.providers.propagation import TRACEPARENT
 from gateway.router.affinity import Affinity, PinStore
 from gateway.router.backoff import backoff_seconds
 from gateway.router.budget import RetryBudget
@@ -48,7 +49,7 @@ from gateway.router.hedge import Hedger
 from gateway.router.limits import UsageLimits
 from gateway.router.observer import LoggingObserver, RouterObserver
 from gateway.router.policy import RouterPolicy
-from gateway.router.request import RouteRequest, RouteTrace
+from gateway.router.request import RequestSpans, RouteRequest, RouteTrace
 from gateway.router.selection import Selector, all_cooling
 from gateway.router.stats import RoutingStats
 from gateway.router.strategy import Strategies
@@ -197,6 +198,15 @@ class Router:
                 request.request_id, group.name, following.name, outcome.error.label
             )
             walk.trace.fallbacks.append(following.name)
+            if request.spans is not None:
+                request.spans.event(
+                    "gateway.fallback",
+                    {
+                        "gateway.from_group": group.name,
+                        "gateway.to_group": following.name,
+                        "error.type": outcome.error.label,
+                    },
+                )
             group = following
         # A walk that ran out of time says so, whatever its last attempt said.
         self._check_deadline(walk)
@@ -280,6 +290,7 @@ class Router:
                     self._observer.retried(
                         walk.request.request_id, group.name, deployment.id, error, 0.0
                     )
+                    _note_retry(walk, deployment, error, 0.0)
                     continue
                 if verdict.retry is Retry.OTHER_DEPLOYMENT or not self._selector.any_available(
                     group, walk, exclude=set()
@@ -292,6 +303,7 @@ class Router:
                 self._observer.retried(
                     walk.request.request_id, group.name, deployment.id, error, wait
                 )
+                _note_retry(walk, deployment, error, wait)
                 await asyncio.sleep(wait)
                 tried.clear()
                 continue
@@ -328,12 +340,16 @@ class Router:
         trace.provider = deployment.provider.name
         trace.api_base = deployment.provider.api_base
         self._budget.record_attempt(deployment.id, now)
+        spans = walk.request.spans
         stats = self._stats
         stats.started(deployment.id, now)
         started = time.monotonic()
         opened = timed_out = False
         try:
-            result = await attempt(deployment, call)
+            if spans is None:
+                result = await attempt(deployment, call)
+            else:
+                result = await _traced(spans, deployment, call, attempt)
             opened = True
             return result
         except UpstreamTimeout:
@@ -430,6 +446,42 @@ class Router:
         if walk.trace.attempts > 1 or walk.trace.fallbacks:
             error.message = f"{error.message} (tried: {walk.describe()})"
         return error
+
+
+async def _traced(
+    spans: RequestSpans, deployment: Deployment, call: UpstreamCall, attempt: Attempt[T]
+) -> T:
+    """An attempt that tells its upstream its trace context, noted for its span."""
+    span = spans.open_attempt(deployment.model_group, deployment)
+    token = TRACEPARENT.set(spans.traceparent(span.span_id))
+    try:
+        result = await attempt(deployment, call)
+    except UpstreamError as error:
+        span.error = error
+        span.end_ns = time.time_ns()
+        raise
+    except asyncio.CancelledError:
+        span.cancelled = True
+        span.end_ns = time.time_ns()
+        raise
+    finally:
+        TRACEPARENT.reset(token)
+    if not call.stream:  # an open stream's span ends with the request
+        span.end_ns = time.time_ns()
+    return result
+
+
+def _note_retry(walk: Walk, deployment: Deployment, error: UpstreamError, wait: float) -> None:
+    spans = walk.request.spans
+    if spans is not None:
+        spans.event(
+            "gateway.retry",
+            {
+                "gateway.deployment": deployment.id,
+                "error.type": error.label,
+                "gateway.wait_s": wait,
+            },
+        )
 
 
 async def _send(deployment: Deployment, call: UpstreamCall) -> UpstreamResult:

@@ -147,6 +147,16 @@ class Selector:
                 probes.append(deployment)
             elif cooling is not None:
                 unavailable.cooling[deployment.id] = cooling
+                spans = walk.request.spans
+                if spans is not None:
+                    spans.event(
+                        "gateway.cooldown_skip",
+                        {
+                            "gateway.deployment": deployment.id,
+                            "gateway.cooling_until": cooling.until,
+                            "gateway.reason": cooling.reason,
+                        },
+                    )
         return ready, probes
 
     async def _admit(self, deployment: Deployment, now: float, unavailable: Unavailable) -> bool:

@@ -1,0 +1,587 @@
+"""OpenTelemetry traces: one server span per request, one client span per upstream attempt.
+
+Turned on by ``litellm_settings.callbacks: ["otel"]`` (or ``success_callback``), or by
+the standard ``OTEL_EXPORTER_OTLP_ENDPOINT``; ``tracing_settings`` reads the rest of
+the standard environment (protocol, headers, service name, sampler).
+
+The request path does only what must happen while the request runs: when it
+arrives, its trace ids are chosen (continuing the client's ``traceparent``) and
+the sampler decides; each attempt then tells its upstream its ``traceparent`` and,
+when sampled, notes its times and outcome (``router.request.RequestSpans``). The
+spans are built after the response, from those notes and the request's spend
+record, through the OpenTelemetry SDK's tracer (the ids chosen on arrival are
+handed to it by ``PresetIds``), and exported in batches by the SDK's
+``BatchSpanProcessor`` on its own thread. Span attributes follow the GenAI
+semantic conventions, plus the gateway's own (``gateway.*``). Prompt and
+completion text are never exported unless
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` asks for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.re import parse_env_headers
+
+from gateway.config.schema import ConfigFile
+from gateway.config.validate import TRACE_CALLBACKS
+from gateway.ledger.record import SpendRecord
+from gateway.providers.transport import host_of
+from gateway.router.request import AttemptSpan, RequestSpans, RouteTrace
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
+TRACES_PATH = "/v1/traces"
+DEFAULT_SERVICE_NAME = "gateway"
+EXPORT_TIMEOUT_S = 10.0
+SCOPE = "gateway"
+# The gateway's call types as GenAI operation names.
+OPERATIONS = {
+    "chat": "chat",
+    "messages": "chat",
+    "responses": "chat",
+    "completion": "text_completion",
+    "embedding": "embeddings",
+}
+# The gateway's provider names as ``gen_ai.provider.name`` values (others as they are).
+PROVIDER_NAMES = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "anthropic": "anthropic",
+    "gemini": "gcp.gemini",
+    "vertex_ai": "gcp.vertex_ai",
+    "bedrock": "aws.bedrock",
+    "mistral": "mistral_ai",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "xai": "x_ai",
+    "perplexity": "perplexity",
+    "cohere": "cohere",
+    "watsonx": "ibm.watsonx.ai",
+}
+# Request settings shown as ``gen_ai.request.*`` (body field -> attribute).
+REQUEST_SETTINGS = {
+    "max_tokens": "gen_ai.request.max_tokens",
+    "max_completion_tokens": "gen_ai.request.max_tokens",
+    "max_output_tokens": "gen_ai.request.max_tokens",
+    "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "frequency_penalty": "gen_ai.request.frequency_penalty",
+    "presence_penalty": "gen_ai.request.presence_penalty",
+    "seed": "gen_ai.request.seed",
+}
+TRUE = frozenset({"true", "1", "yes", "on"})
+
+Attributes = dict[str, Any]
+
+
+class TracingConfigError(ValueError):
+    """The tracing environment asks for something the gateway cannot do."""
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    exporter: str  # "otlp" or "console"
+    endpoint: str
+    headers: Mapping[str, str]
+    service_name: str
+    sampler: Sampler
+    capture_content: bool
+
+
+def tracing_wanted(file: ConfigFile, env: Mapping[str, str]) -> bool:
+    """Whether the config or the environment turns tracing on."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() in TRUE:
+        return False
+    if env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return False
+    settings = file.litellm_settings
+    named = {*settings.callbacks, *settings.success_callback, *settings.failure_callback}
+    if named & TRACE_CALLBACKS:
+        return True
+    return any(
+        env.get(name)
+        for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+
+def tracing_settings(file: ConfigFile, env: Mapping[str, str]) -> TracingSettings | None:
+    """The tracing settings, or None when tracing is off; ``TracingConfigError`` names
+    a setting the gateway cannot honour."""
+    if not tracing_wanted(file, env):
+        return None
+    exporter = _exporter_kind(env)
+    return TracingSettings(
+        exporter=exporter,
+        endpoint=_endpoint(env),
+        headers=_headers(env),
+        service_name=env.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME,
+        sampler=sampler_from(env),
+        capture_content=env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "")
+        .strip()
+        .lower()
+        in TRUE,
+    )
+
+
+def _exporter_kind(env: Mapping[str, str]) -> str:
+    # OTEL_EXPORTER is LiteLLM's spelling (otlp_http, otlp_grpc, console).
+    legacy = env.get("OTEL_EXPORTER", "").strip().lower()
+    chosen = env.get("OTEL_TRACES_EXPORTER", "").strip().lower() or legacy or "otlp"
+    protocol = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    if chosen == "console":
+        return "console"
+    if chosen == "otlp_grpc" or protocol == "grpc":
+        raise TracingConfigError(
+            "OTLP over gRPC is not supported: set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf "
+            "and point OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP port (4318)"
+        )
+    if chosen not in ("otlp", "otlp_http"):
+        raise TracingConfigError(
+            f"OTEL_TRACES_EXPORTER={chosen!r} is not supported (otlp, console or none)"
+        )
+    if protocol != "http/protobuf":
+        raise TracingConfigError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported (http/protobuf)"
+        )
+    return "otlp"
+
+
+def _endpoint(env: Mapping[str, str]) -> str:
+    exact = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if exact:
+        return exact
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_ENDPOINT")
+    if not base:
+        return DEFAULT_ENDPOINT
+    base = base.rstrip("/")
+    return base if base.endswith(TRACES_PATH) else base + TRACES_PATH
+
+
+def _headers(env: Mapping[str, str]) -> Mapping[str, str]:
+    spec = (
+        env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+        or env.get("OTEL_EXPORTER_OTLP_HEADERS")
+        or env.get("OTEL_HEADERS")
+        or ""
+    )
+    return parse_env_headers(spec, liberal=True)
+
+
+def sampler_from(env: Mapping[str, str]) -> Sampler:
+    """The sampler ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG`` name (the SDK's
+    default, parent-based always-on, when unset)."""
+    name = (env.get("OTEL_TRACES_SAMPLER") or "parentbased_always_on").strip().lower()
+    if name in ("traceidratio", "parentbased_traceidratio"):
+        ratio = _ratio(env.get("OTEL_TRACES_SAMPLER_ARG"))
+        if name == "traceidratio":
+            return TraceIdRatioBased(ratio)
+        return ParentBasedTraceIdRatio(ratio)
+    fixed: dict[str, Sampler] = {
+        "always_on": ALWAYS_ON,
+        "always_off": ALWAYS_OFF,
+        "parentbased_always_on": ParentBased(ALWAYS_ON),
+        "parentbased_always_off": ParentBased(ALWAYS_OFF),
+    }
+    if name not in fixed:
+        raise TracingConfigError(
+            f"OTEL_TRACES_SAMPLER={name!r} is not supported (always_on, always_off, "
+            "traceidratio, parentbased_always_on, parentbased_always_off, "
+            "parentbased_traceidratio)"
+        )
+    return fixed[name]
+
+
+def _ratio(text: str | None) -> float:
+    if text is None or not text.strip():
+        return 1.0
+    try:
+        ratio = float(text)
+    except ValueError:
+        raise TracingConfigError(
+            f"OTEL_TRACES_SAMPLER_ARG={text!r} is not a number between 0 and 1"
+        ) from None
+    if not 0.0 <= ratio <= 1.0:
+        raise TracingConfigError(f"OTEL_TRACES_SAMPLER_ARG={text!r} is not between 0 and 1")
+    return ratio
+
+
+class PresetIds(IdGenerator):
+    """Hands the tracer the ids chosen when the request arrived.
+
+    A request's upstreams are told their parent span's id while the request runs; its
+    spans are built afterwards, synchronously, one ``start_span`` at a time, each
+    right after its ids are preset here. Without a preset, ids are random.
+    """
+
+    def __init__(self) -> None:
+        self._random = RandomIdGenerator()
+        self.trace_id = 0
+        self.span_id = 0
+
+    def generate_trace_id(self) -> int:
+        preset, self.trace_id = self.trace_id, 0
+        return preset or self._random.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        preset, self.span_id = self.span_id, 0
+        return preset or self._random.generate_span_id()
+
+
+class CountedExporter(SpanExporter):
+    """An exporter that reports each batch's result (for a metric)."""
+
+    def __init__(self, inner: SpanExporter, counted: Callable[[bool], None]) -> None:
+        self._inner = inner
+        self._counted = counted
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self._inner.export(spans)
+        except Exception:
+            log.exception("trace export failed")
+            result = SpanExportResult.FAILURE
+        self._counted(result is SpanExportResult.SUCCESS)
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+@dataclass(slots=True)
+class TracedRequest:
+    """A traced request as the API fills it in: its ids, the client's trace context,
+    and (when sampled) what its spans will show of the request and the answer."""
+
+    spans: RequestSpans
+    parent: Context | None
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    # A whole answer, or the last two events of a stream (for finish reasons).
+    answer: dict[str, Any] | None = None
+    tail: tuple[bytes | None, bytes | None] = (None, None)
+    # The streamed answer put back together (only when message content is captured).
+    assembled: dict[str, Any] | None = None
+
+
+class Tracing:
+    """The tracer provider and what it takes to trace one request."""
+
+    def __init__(
+        self,
+        settings: TracingSettings,
+        counted: Callable[[bool], None] = lambda ok: None,
+        *,
+        exporter: SpanExporter | None = None,
+    ) -> None:
+        self._ids = PresetIds()
+        self._sampler = settings.sampler
+        self.capture_content = settings.capture_content
+        self._provider = TracerProvider(
+            resource=Resource.create({"service.name": settings.service_name}),
+            sampler=settings.sampler,
+            id_generator=self._ids,
+        )
+        if exporter is None:
+            if settings.exporter == "console":
+                exporter = ConsoleSpanExporter(service_name=settings.service_name)
+            else:
+                exporter = OTLPSpanExporter(
+                    endpoint=settings.endpoint,
+                    headers=dict(settings.headers),
+                    timeout=EXPORT_TIMEOUT_S,
+                )
+        self._provider.add_span_processor(BatchSpanProcessor(CountedExporter(exporter, counted)))
+        self._tracer = self._provider.get_tracer(SCOPE)
+        self._propagator = TraceContextTextMapPropagator()
+
+    # --- while the request runs -------------------------------------------------
+
+    def begin(
+        self,
+        method: str,
+        path: str,
+        traceparent: bytes | None,
+        tracestate: bytes | None,
+    ) -> TracedRequest:
+        """The request's trace ids, continuing the client's trace when it sent one."""
+        parent: Context | None = None
+        trace_id = 0
+        if traceparent is not None:
+            carrier = {"traceparent": traceparent.decode("latin-1")}
+            if tracestate is not None:
+                carrier["tracestate"] = tracestate.decode("latin-1")
+            context = self._propagator.extract(carrier)
+            remote = trace_api.get_current_span(context).get_span_context()
+            if remote.is_valid:
+                parent, trace_id = context, remote.trace_id
+        if not trace_id:
+            trace_id = random.getrandbits(128) or 1
+        decision = self._sampler.should_sample(parent, trace_id, path, SpanKind.SERVER).decision
+        sampled = decision is Decision.RECORD_AND_SAMPLE
+        spans = RequestSpans(trace_id, random.getrandbits(64) or 1, sampled)
+        return TracedRequest(spans, parent, method, path)
+
+    # --- after the response -------------------------------------------------------
+
+    def export(self, traced: TracedRequest, record: SpendRecord, trace: RouteTrace | None) -> None:
+        """Build the request's spans from what it noted and its spend record."""
+        spans = traced.spans
+        if not spans.sampled:
+            return
+        operation = OPERATIONS.get(record.call_type, record.call_type)
+        end_ns = int(record.ended_at * 1e9)
+        server_attributes = self._server_attributes(traced, record, trace, operation)
+        if traced.parent is None:
+            self._ids.trace_id = spans.trace_id  # a new trace: its root is this span
+        self._ids.span_id = spans.span_id
+        server = self._tracer.start_span(
+            f"{operation} {record.model_group or 'unknown'}",
+            context=traced.parent,
+            kind=SpanKind.SERVER,
+            attributes=server_attributes,
+            start_time=int(record.started_at * 1e9),
+        )
+        for event in spans.events:
+            server.add_event(event.name, event.attributes, timestamp=event.at_ns)
+        if record.status >= 400:
+            server.set_status(Status(StatusCode.ERROR, record.error_type or "error"))
+        parent = trace_api.set_span_in_context(server)
+        winner = _winner(spans.attempts, trace, record)
+        for index, attempt in enumerate(spans.attempts):
+            self._ids.span_id = attempt.span_id
+            client = self._tracer.start_span(
+                f"{operation} {attempt.model}",
+                context=parent,
+                kind=SpanKind.CLIENT,
+                attributes=self._client_attributes(attempt, index, operation),
+                start_time=attempt.start_ns,
+            )
+            if attempt is winner:
+                answer: Attributes = {}
+                self._answer_attributes(traced, record, answer)
+                client.set_attributes(answer)
+            if attempt.error is not None:
+                client.set_status(Status(StatusCode.ERROR, attempt.error.label))
+            client.end(end_time=attempt.end_ns or end_ns)
+        server.end(end_time=end_ns)
+
+    def _server_attributes(
+        self,
+        traced: TracedRequest,
+        record: SpendRecord,
+        trace: RouteTrace | None,
+        operation: str,
+    ) -> Attributes:
+        attributes: Attributes = {
+            "gen_ai.operation.name": operation,
+            "http.request.method": traced.method,
+            "url.path": traced.path,
+            "http.response.status_code": record.status,
+            "gateway.request_id": record.request_id,
+            "gateway.call_type": record.call_type,
+            "gateway.model_group": record.model_group,
+            "gateway.cache": "hit" if record.cache_hit else "miss",
+            "gateway.attempts": record.attempts,
+            "gateway.stream": record.stream,
+        }
+        body = traced.body
+        if body is not None:
+            model = body.get("model")
+            if isinstance(model, str):
+                attributes["gen_ai.request.model"] = model
+            _request_settings(body, attributes)
+        if record.deployment_id:
+            attributes["gateway.deployment"] = record.deployment_id
+        if record.provider:
+            attributes["gen_ai.provider.name"] = provider_name(record.provider)
+        if record.fallbacks:
+            attributes["gateway.fallback"] = list(record.fallbacks)
+        if trace is not None and trace.hedge is not None:
+            attributes["gateway.hedge"] = trace.hedge
+        if record.error_type:
+            attributes["error.type"] = record.error_type
+        self._answer_attributes(traced, record, attributes)
+        if self.capture_content and body is not None:
+            _content(body, traced, attributes)
+        return attributes
+
+    def _answer_attributes(
+        self, traced: TracedRequest, record: SpendRecord, attributes: Attributes
+    ) -> None:
+        if record.model:
+            attributes["gen_ai.response.model"] = record.model
+        if record.status < 400 or record.prompt_tokens or record.completion_tokens:
+            attributes["gen_ai.usage.input_tokens"] = record.prompt_tokens
+            attributes["gen_ai.usage.output_tokens"] = record.completion_tokens
+        if record.cached_tokens:
+            attributes["gen_ai.usage.cache_read.input_tokens"] = record.cached_tokens
+        if record.cache_write_tokens:
+            attributes["gen_ai.usage.cache_creation.input_tokens"] = record.cache_write_tokens
+        reasons, response_id = answer_facts(traced)
+        if reasons:
+            attributes["gen_ai.response.finish_reasons"] = reasons
+        if response_id:
+            attributes["gen_ai.response.id"] = response_id
+
+    def _client_attributes(self, attempt: AttemptSpan, index: int, operation: str) -> Attributes:
+        attributes: Attributes = {
+            "gen_ai.operation.name": operation,
+            "gen_ai.provider.name": provider_name(attempt.provider),
+            "gen_ai.request.model": attempt.model,
+            "gateway.model_group": attempt.group,
+            "gateway.deployment": attempt.deployment_id,
+            "gateway.attempt": index + 1,
+        }
+        host = host_of(attempt.api_base)
+        if host:
+            attributes["server.address"] = host
+        if attempt.error is not None:
+            attributes["error.type"] = attempt.error.label
+            status = attempt.error.upstream_status
+            if status:
+                attributes["http.response.status_code"] = status
+        elif attempt.cancelled:
+            attributes["error.type"] = "cancelled"
+        return attributes
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        return self._provider.force_flush(int(timeout_s * 1000))
+
+    def shutdown(self) -> None:
+        self._provider.shutdown()
+
+
+def provider_name(provider: str) -> str:
+    return PROVIDER_NAMES.get(provider, provider)
+
+
+def _winner(
+    attempts: list[AttemptSpan], trace: RouteTrace | None, record: SpendRecord
+) -> AttemptSpan | None:
+    """The attempt that served the answer (the last clean one on the served deployment)."""
+    if trace is None or (record.status >= 400 and not record.completion_tokens):
+        return None
+    for attempt in reversed(attempts):
+        if (
+            attempt.deployment_id == trace.deployment_id
+            and attempt.error is None
+            and not attempt.cancelled
+        ):
+            return attempt
+    return None
+
+
+def _request_settings(body: dict[str, Any], attributes: Attributes) -> None:
+    for field, name in REQUEST_SETTINGS.items():
+        value = body.get(field)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            attributes[name] = value
+    stop = body.get("stop") or body.get("stop_sequences")
+    if isinstance(stop, str):
+        attributes["gen_ai.request.stop_sequences"] = [stop]
+    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        attributes["gen_ai.request.stop_sequences"] = stop
+
+
+def answer_facts(traced: TracedRequest) -> tuple[list[str], str | None]:
+    """The answer's finish reasons and id, from the whole answer or a stream's last events."""
+    documents: list[Any] = []
+    if traced.answer is not None:
+        documents.append(traced.answer)
+    for data in traced.tail:
+        if data:
+            try:
+                documents.append(orjson.loads(data))
+            except orjson.JSONDecodeError:
+                continue
+    reasons: list[str] = []
+    response_id: str | None = None
+    for document in documents:
+        if not isinstance(document, dict):
+            continue
+        found, identifier = _facts_of(document)
+        reasons.extend(reason for reason in found if reason not in reasons)
+        response_id = response_id or identifier
+    return reasons, response_id
+
+
+def _facts_of(document: dict[str, Any]) -> tuple[list[str], str | None]:
+    if isinstance(document.get("response"), dict):  # a Responses stream's terminal event
+        document = document["response"]
+    reasons: list[str] = []
+    choices = document.get("choices")
+    if isinstance(choices, list):
+        for choice in choices:
+            reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+            if isinstance(reason, str):
+                reasons.append(reason)
+    delta = document.get("delta")
+    stop = document.get("stop_reason")
+    if stop is None and isinstance(delta, dict):
+        stop = delta.get("stop_reason")  # a Messages stream's message_delta
+    if isinstance(stop, str):
+        reasons.append(stop)
+    if document.get("object") == "response":
+        status = document.get("status")
+        incomplete = document.get("incomplete_details")
+        if isinstance(incomplete, dict) and isinstance(incomplete.get("reason"), str):
+            reasons.append(incomplete["reason"])
+        elif isinstance(status, str) and status != "in_progress":
+            reasons.append(status)
+    identifier = document.get("id")
+    return reasons, identifier if isinstance(identifier, str) else None
+
+
+def _content(body: dict[str, Any], traced: TracedRequest, attributes: Attributes) -> None:
+    """Prompt and answer text as JSON attributes (only when capture is asked for)."""
+    messages = body.get("messages", body.get("input", body.get("prompt")))
+    if messages is not None:
+        attributes["gen_ai.input.messages"] = orjson.dumps(messages).decode()
+    system = body.get("system", body.get("instructions"))
+    if system is not None:
+        attributes["gen_ai.system_instructions"] = orjson.dumps(system).decode()
+    answer = traced.answer if traced.answer is not None else traced.assembled
+    if answer is None:
+        return
+    output = answer.get("choices", answer.get("content", answer.get("output")))
+    if output is not None:
+        attributes["gen_ai.output.messages"] = orjson.dumps(output).decode()
