@@ -24,6 +24,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from opentelemetry import trace as trace_api
@@ -54,7 +55,6 @@ from opentelemetry.util.re import parse_env_headers
 from gateway.config.schema import ConfigFile
 from gateway.config.validate import TRACE_CALLBACKS
 from gateway.ledger.record import SpendRecord
-from gateway.providers.transport import host_of
 from gateway.router.request import AttemptSpan, RequestSpans, RouteTrace
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ log = logging.getLogger(__name__)
 DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
 TRACES_PATH = "/v1/traces"
 DEFAULT_SERVICE_NAME = "gateway"
-EXPORT_TIMEOUT_S = 10.0
 SCOPE = "gateway"
 # The gateway's call types as GenAI operation names.
 OPERATIONS = {
@@ -100,6 +99,7 @@ REQUEST_SETTINGS = {
     "presence_penalty": "gen_ai.request.presence_penalty",
     "seed": "gen_ai.request.seed",
 }
+DEFAULT_PORTS = {"https": 443, "http": 80}
 TRUE = frozenset({"true", "1", "yes", "on"})
 
 Attributes = dict[str, Any]
@@ -324,10 +324,10 @@ class Tracing:
             if settings.exporter == "console":
                 exporter = ConsoleSpanExporter(service_name=settings.service_name)
             else:
+                # The timeout, compression and certificates: the exporter reads them
+                # from the standard OTEL_EXPORTER_OTLP_* variables itself.
                 exporter = OTLPSpanExporter(
-                    endpoint=settings.endpoint,
-                    headers=dict(settings.headers),
-                    timeout=EXPORT_TIMEOUT_S,
+                    endpoint=settings.endpoint, headers=dict(settings.headers)
                 )
         self._provider.add_span_processor(BatchSpanProcessor(CountedExporter(exporter, counted)))
         self._tracer = self._provider.get_tracer(SCOPE)
@@ -373,8 +373,10 @@ class Tracing:
         if traced.parent is None:
             self._ids.trace_id = spans.trace_id  # a new trace: its root is this span
         self._ids.span_id = spans.span_id
+        body = traced.body
+        asked = body.get("model") if body is not None else None
         server = self._tracer.start_span(
-            f"{operation} {record.model_group or 'unknown'}",
+            f"{operation} {asked if isinstance(asked, str) else record.model_group}",
             context=traced.parent,
             kind=SpanKind.SERVER,
             attributes=server_attributes,
@@ -471,9 +473,13 @@ class Tracing:
             "gateway.deployment": attempt.deployment_id,
             "gateway.attempt": index + 1,
         }
-        host = host_of(attempt.api_base)
-        if host:
-            attributes["server.address"] = host
+        if attempt.api_base:
+            address = urlsplit(attempt.api_base)
+            if address.hostname:
+                attributes["server.address"] = address.hostname
+                port = address.port or DEFAULT_PORTS.get(address.scheme)
+                if port:
+                    attributes["server.port"] = port
         if attempt.error is not None:
             attributes["error.type"] = attempt.error.label
             status = attempt.error.upstream_status
