@@ -90,6 +90,8 @@ class Variant:
     request: str = "chat"
     model_info: dict[str, Any] = field(default_factory=dict)  # added to MODEL_INFO
     provider: str = "openai"  # the deployments' provider (see configs.proxy_config)
+    # OpenTelemetry traces exported to the mock's /v1/traces, at this sampling ratio.
+    tracing_ratio: float | None = None
 
     @property
     def path(self) -> str:
@@ -217,6 +219,19 @@ VARIANTS = {
             router_settings={"hedge_after_ms": 1000},
         ),
         Variant(
+            "tracing-10",
+            "base + OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT, OTLP/HTTP to the mock's "
+            "/v1/traces), parentbased_traceidratio 0.1: every request gets trace ids and a "
+            "traceparent to its upstream, one in ten its spans built and exported",
+            tracing_ratio=0.1,
+        ),
+        Variant(
+            "tracing-100",
+            "tracing-10 at ratio 1.0: a server span and a client span built and exported "
+            "for every request",
+            tracing_ratio=1.0,
+        ),
+        Variant(
             "redis+cache",
             "redis + litellm_settings.cache: true, cache_params.type: redis; every lookup "
             "misses (and the answer is stored on Redis)",
@@ -328,6 +343,14 @@ class Features:
                 if redis_pid:
                     # Its CPU is the whole server's: other users of this Redis included.
                     self.watched["redis-server"] = redis_pid
+            if variant.tracing_ratio is not None:
+                env.update(
+                    {
+                        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.mock_port}",
+                        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                        "OTEL_TRACES_SAMPLER_ARG": str(variant.tracing_ratio),
+                    }
+                )
             config = configs.write_config(
                 self.workdir / f"{name}.json",
                 variant_config(variant, self.mock_port, args.latency, prefix),

@@ -37,11 +37,15 @@ CONTENT_WORD = "token "
 
 
 def _json_response(status: int, body: bytes, keep_alive: bool) -> bytes:
+    return _response(status, body, keep_alive, b"application/json")
+
+
+def _response(status: int, body: bytes, keep_alive: bool, content_type: bytes) -> bytes:
     reason = {200: b"OK", 404: b"Not Found"}[status]
     connection = b"keep-alive" if keep_alive else b"close"
     return (
-        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-        b"connection: %s\r\n\r\n%s" % (status, reason, len(body), connection, body)
+        b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+        b"connection: %s\r\n\r\n%s" % (status, reason, content_type, len(body), connection, body)
     )
 
 
@@ -79,6 +83,10 @@ class Answers:
         self.whole = {alive: _json_response(200, body, alive) for alive in (True, False)}
         not_found = b'{"error":{"message":"not found","type":"invalid_request_error"}}'
         self.not_found = {alive: _json_response(404, not_found, alive) for alive in (True, False)}
+        # An empty ExportTraceServiceResponse: every span accepted.
+        self.traces_accepted = {
+            alive: _response(200, b"", alive, b"application/x-protobuf") for alive in (True, False)
+        }
         self.health = {
             alive: _json_response(200, b'{"status":"ok"}', alive) for alive in (True, False)
         }
@@ -273,10 +281,11 @@ class Answers:
 
 
 class Counter:
-    __slots__ = ("chat",)
+    __slots__ = ("chat", "trace_batches")
 
     def __init__(self) -> None:
         self.chat = 0
+        self.trace_batches = 0
 
 
 class MockProtocol(asyncio.Protocol):
@@ -337,10 +346,15 @@ class MockProtocol(asyncio.Protocol):
                 self._loop.call_later(self._latency, self._answer, stream, usage, keep_alive, kind)
             else:
                 self._answer(stream, usage, keep_alive, kind)
+        elif method == b"POST" and path == b"/v1/traces":
+            # An OTLP/HTTP collector's answer to a span batch (tracing variants export here).
+            self._counter.trace_batches += 1
+            self._write(self._answers.traces_accepted[keep_alive], keep_alive)
         elif method == b"GET" and path == b"/health":
             self._write(self._answers.health[keep_alive], keep_alive)
         elif method == b"GET" and path == b"/stats":
-            stats = b'{"chat":%d}' % self._counter.chat
+            counter = self._counter
+            stats = b'{"chat":%d,"trace_batches":%d}' % (counter.chat, counter.trace_batches)
             self._write(_json_response(200, stats, keep_alive), keep_alive)
         else:
             self._write(self._answers.not_found[keep_alive], keep_alive)

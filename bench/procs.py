@@ -146,7 +146,7 @@ def clean_environment() -> dict[str, str]:
         name: value
         for name, value in os.environ.items()
         if name not in {"DATABASE_URL", "REDIS_URL", "PYTHONPATH"}
-        and not name.startswith(("GATEWAY_", "LITELLM_"))
+        and not name.startswith(("GATEWAY_", "LITELLM_", "OTEL_"))
     }
 
 

@@ -69,7 +69,9 @@ def _config(fleet: UpstreamFleet) -> dict[str, Any]:
     }
 
 
-def _start(workdir: Path, config: dict[str, Any], receiver: OtlpReceiver, **env: str) -> GatewayProcess:
+def _start(
+    workdir: Path, config: dict[str, Any], receiver: OtlpReceiver, **env: str
+) -> GatewayProcess:
     return GatewayProcess(
         workdir,
         config,
@@ -301,14 +303,17 @@ def test_message_content_is_exported_only_when_asked_for_and_sampling_follows_th
         "model_list": [upstreams.deployment("plain", "plain-a")],
         # No callbacks: the standard endpoint variable alone turns tracing on.
     }
-    with _start(
-        tmp_path,
-        config,
-        receiver,
-        OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="true",
-        OTEL_TRACES_SAMPLER="parentbased_traceidratio",
-        OTEL_TRACES_SAMPLER_ARG="0",
-    ) as gateway, sdk_client(gateway) as client:
+    with (
+        _start(
+            tmp_path,
+            config,
+            receiver,
+            OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="true",
+            OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+            OTEL_TRACES_SAMPLER_ARG="0",
+        ) as gateway,
+        sdk_client(gateway) as client,
+    ):
         client.chat.completions.create(model="plain", messages=MESSAGES)  # ratio 0: not sampled
         stream = client.chat.completions.create(
             model="plain",
@@ -332,4 +337,3 @@ def _metric(gateway: GatewayProcess, series: str) -> float:
         if line.startswith(series + " "):
             return float(line.split()[-1])
     return 0.0
-

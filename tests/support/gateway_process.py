@@ -34,7 +34,7 @@ START_ATTEMPTS = 3
 
 # Variables the gateway (or a config) reads: the tests decide them, never the shell.
 _SCRUBBED = {"DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "LITELLM_MASTER_KEY"}
-_SCRUBBED_PREFIXES = ("GATEWAY_",)
+_SCRUBBED_PREFIXES = ("GATEWAY_", "OTEL_")
 _SCRUBBED_SUFFIXES = ("_API_KEY",)
 
 
