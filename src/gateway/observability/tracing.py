@@ -9,11 +9,12 @@ arrives, its trace ids are chosen (continuing the client's ``traceparent``) and
 the sampler decides; each attempt then tells its upstream its ``traceparent`` and,
 when sampled, notes its times and outcome (``router.request.RequestSpans``). The
 spans are built after the response, from those notes and the request's spend
-record, through the OpenTelemetry SDK's tracer (the ids chosen on arrival are
-handed to it by ``PresetIds``), and exported in batches by the SDK's
-``BatchSpanProcessor`` on its own thread. Span attributes follow the GenAI
-semantic conventions, plus the gateway's own (``gateway.*``). Prompt and
-completion text are never exported unless
+record, as the SDK's finished-span records (``ReadableSpan``, with the ids chosen
+on arrival: the SDK's tracer would choose its own, and cleans every attribute
+again, which costs more than the request), handed to the SDK's
+``BatchSpanProcessor`` and exported in batches on its thread (``otlp_export``).
+Span attributes follow the GenAI semantic conventions, plus the gateway's own
+(``gateway.*``). Prompt and completion text are never exported unless
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` asks for them.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,16 +30,13 @@ from urllib.parse import urlsplit
 import orjson
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
-    SpanExportResult,
 )
-from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -48,13 +46,15 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.re import parse_env_headers
 
 from gateway.config.schema import ConfigFile
 from gateway.config.validate import TRACE_CALLBACKS
 from gateway.ledger.record import SpendRecord
+from gateway.observability.otlp_export import OtlpHttpExporter
 from gateway.router.request import AttemptSpan, RequestSpans, RouteTrace
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,9 @@ log = logging.getLogger(__name__)
 DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
 TRACES_PATH = "/v1/traces"
 DEFAULT_SERVICE_NAME = "gateway"
-SCOPE = "gateway"
+DEFAULT_TIMEOUT_S = 10.0
+SCOPE = InstrumentationScope("gateway")
+SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 # The gateway's call types as GenAI operation names.
 OPERATIONS = {
     "chat": "chat",
@@ -117,6 +119,9 @@ class TracingSettings:
     service_name: str
     sampler: Sampler
     capture_content: bool
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    gzip: bool = False
+    ca_file: str | None = None
 
 
 def tracing_wanted(file: ConfigFile, env: Mapping[str, str]) -> bool:
@@ -151,7 +156,31 @@ def tracing_settings(file: ConfigFile, env: Mapping[str, str]) -> TracingSetting
         .strip()
         .lower()
         in TRUE,
+        timeout_s=_timeout(env),
+        gzip=_signal_env(env, "COMPRESSION").lower() == "gzip",
+        ca_file=_signal_env(env, "CERTIFICATE") or None,
     )
+
+
+def _signal_env(env: Mapping[str, str], name: str) -> str:
+    """``OTEL_EXPORTER_OTLP_TRACES_<name>``, else ``OTEL_EXPORTER_OTLP_<name>``."""
+    return (
+        env.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}") or env.get(f"OTEL_EXPORTER_OTLP_{name}") or ""
+    ).strip()
+
+
+def _timeout(env: Mapping[str, str]) -> float:
+    # Seconds, as the OpenTelemetry Python exporters read it.
+    text = _signal_env(env, "TIMEOUT")
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise TracingConfigError(f"OTEL_EXPORTER_OTLP_TIMEOUT={text!r} is not a number") from None
+    if not seconds > 0:
+        raise TracingConfigError(f"OTEL_EXPORTER_OTLP_TIMEOUT={text!r} must be positive")
+    return seconds
 
 
 def _exporter_kind(env: Mapping[str, str]) -> str:
@@ -182,14 +211,18 @@ def _exporter_kind(env: Mapping[str, str]) -> str:
 
 
 def _endpoint(env: Mapping[str, str]) -> str:
-    exact = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    if exact:
-        return exact
-    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_ENDPOINT")
-    if not base:
-        return DEFAULT_ENDPOINT
-    base = base.rstrip("/")
-    return base if base.endswith(TRACES_PATH) else base + TRACES_PATH
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if not endpoint:
+        base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_ENDPOINT")
+        if not base:
+            return DEFAULT_ENDPOINT
+        base = base.rstrip("/")
+        endpoint = base if base.endswith(TRACES_PATH) else base + TRACES_PATH
+    address = urlsplit(endpoint)
+    if address.scheme not in ("http", "https") or not address.hostname:
+        # The URL itself is not repeated: it may carry credentials.
+        raise TracingConfigError("the OTLP trace endpoint is not an http:// or https:// URL")
+    return endpoint
 
 
 def _headers(env: Mapping[str, str]) -> Mapping[str, str]:
@@ -240,51 +273,6 @@ def _ratio(text: str | None) -> float:
     return ratio
 
 
-class PresetIds(IdGenerator):
-    """Hands the tracer the ids chosen when the request arrived.
-
-    A request's upstreams are told their parent span's id while the request runs; its
-    spans are built afterwards, synchronously, one ``start_span`` at a time, each
-    right after its ids are preset here. Without a preset, ids are random.
-    """
-
-    def __init__(self) -> None:
-        self._random = RandomIdGenerator()
-        self.trace_id = 0
-        self.span_id = 0
-
-    def generate_trace_id(self) -> int:
-        preset, self.trace_id = self.trace_id, 0
-        return preset or self._random.generate_trace_id()
-
-    def generate_span_id(self) -> int:
-        preset, self.span_id = self.span_id, 0
-        return preset or self._random.generate_span_id()
-
-
-class CountedExporter(SpanExporter):
-    """An exporter that reports each batch's result (for a metric)."""
-
-    def __init__(self, inner: SpanExporter, counted: Callable[[bool], None]) -> None:
-        self._inner = inner
-        self._counted = counted
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self._inner.export(spans)
-        except Exception:
-            log.exception("trace export failed")
-            result = SpanExportResult.FAILURE
-        self._counted(result is SpanExportResult.SUCCESS)
-        return result
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
 @dataclass(slots=True)
 class TracedRequest:
     """A traced request as the API fills it in: its ids, the client's trace context,
@@ -312,25 +300,24 @@ class Tracing:
         *,
         exporter: SpanExporter | None = None,
     ) -> None:
-        self._ids = PresetIds()
         self._sampler = settings.sampler
         self.capture_content = settings.capture_content
-        self._provider = TracerProvider(
-            resource=Resource.create({"service.name": settings.service_name}),
-            sampler=settings.sampler,
-            id_generator=self._ids,
-        )
+        self._resource = Resource.create({"service.name": settings.service_name})
         if exporter is None:
             if settings.exporter == "console":
                 exporter = ConsoleSpanExporter(service_name=settings.service_name)
             else:
-                # The timeout, compression and certificates: the exporter reads them
-                # from the standard OTEL_EXPORTER_OTLP_* variables itself.
-                exporter = OTLPSpanExporter(
-                    endpoint=settings.endpoint, headers=dict(settings.headers)
+                exporter = OtlpHttpExporter(
+                    settings.endpoint,
+                    settings.headers,
+                    timeout_s=settings.timeout_s,
+                    gzip_body=settings.gzip,
+                    ca_file=settings.ca_file,
+                    counted=counted,
                 )
-        self._provider.add_span_processor(BatchSpanProcessor(CountedExporter(exporter, counted)))
-        self._tracer = self._provider.get_tracer(SCOPE)
+        # Batches of OTEL_BSP_MAX_EXPORT_BATCH_SIZE every OTEL_BSP_SCHEDULE_DELAY ms, at
+        # most OTEL_BSP_MAX_QUEUE_SIZE waiting (the SDK reads them).
+        self._processor = BatchSpanProcessor(exporter)
         self._propagator = TraceContextTextMapPropagator()
 
     # --- while the request runs -------------------------------------------------
@@ -369,42 +356,61 @@ class Tracing:
             return
         operation = OPERATIONS.get(record.call_type, record.call_type)
         end_ns = int(record.ended_at * 1e9)
-        server_attributes = self._server_attributes(traced, record, trace, operation)
-        if traced.parent is None:
-            self._ids.trace_id = spans.trace_id  # a new trace: its root is this span
-        self._ids.span_id = spans.span_id
         body = traced.body
         asked = body.get("model") if body is not None else None
-        server = self._tracer.start_span(
-            f"{operation} {asked if isinstance(asked, str) else record.model_group}",
-            context=traced.parent,
-            kind=SpanKind.SERVER,
-            attributes=server_attributes,
-            start_time=int(record.started_at * 1e9),
+        parent = None
+        if traced.parent is not None:
+            parent = trace_api.get_current_span(traced.parent).get_span_context()
+        server_context = SpanContext(
+            spans.trace_id,
+            spans.span_id,
+            is_remote=False,
+            trace_flags=SAMPLED,
+            trace_state=parent.trace_state if parent is not None else None,
         )
-        for event in spans.events:
-            server.add_event(event.name, event.attributes, timestamp=event.at_ns)
+        status = Status(StatusCode.UNSET)
         if record.status >= 400:
-            server.set_status(Status(StatusCode.ERROR, record.error_type or "error"))
-        parent = trace_api.set_span_in_context(server)
+            status = Status(StatusCode.ERROR, record.error_type or "error")
+        on_end = self._processor.on_end
+        on_end(
+            ReadableSpan(
+                f"{operation} {asked if isinstance(asked, str) else record.model_group}",
+                context=server_context,
+                parent=parent,
+                resource=self._resource,
+                attributes=self._server_attributes(traced, record, trace, operation),
+                events=[Event(e.name, e.attributes, e.at_ns) for e in spans.events],
+                kind=SpanKind.SERVER,
+                status=status,
+                start_time=int(record.started_at * 1e9),
+                end_time=end_ns,
+                instrumentation_scope=SCOPE,
+            )
+        )
         winner = _winner(spans.attempts, trace, record)
         for index, attempt in enumerate(spans.attempts):
-            self._ids.span_id = attempt.span_id
-            client = self._tracer.start_span(
-                f"{operation} {attempt.model}",
-                context=parent,
-                kind=SpanKind.CLIENT,
-                attributes=self._client_attributes(attempt, index, operation),
-                start_time=attempt.start_ns,
-            )
+            attributes = self._client_attributes(attempt, index, operation)
             if attempt is winner:
-                answer: Attributes = {}
-                self._answer_attributes(traced, record, answer)
-                client.set_attributes(answer)
-            if attempt.error is not None:
-                client.set_status(Status(StatusCode.ERROR, attempt.error.label))
-            client.end(end_time=attempt.end_ns or end_ns)
-        server.end(end_time=end_ns)
+                self._answer_attributes(traced, record, attributes)
+            error = attempt.error
+            on_end(
+                ReadableSpan(
+                    f"{operation} {attempt.model}",
+                    context=SpanContext(
+                        spans.trace_id, attempt.span_id, is_remote=False, trace_flags=SAMPLED
+                    ),
+                    parent=server_context,
+                    resource=self._resource,
+                    attributes=attributes,
+                    kind=SpanKind.CLIENT,
+                    status=Status(StatusCode.UNSET)
+                    if error is None
+                    else Status(StatusCode.ERROR, error.label),
+                    start_time=attempt.start_ns,
+                    end_time=attempt.end_ns or end_ns,
+                    instrumentation_scope=SCOPE,
+                )
+            )
 
     def _server_attributes(
         self,
@@ -490,10 +496,10 @@ class Tracing:
         return attributes
 
     def flush(self, timeout_s: float = 5.0) -> bool:
-        return self._provider.force_flush(int(timeout_s * 1000))
+        return self._processor.force_flush(int(timeout_s * 1000))
 
     def shutdown(self) -> None:
-        self._provider.shutdown()
+        self._processor.shutdown()  # type: ignore[no-untyped-call]
 
 
 def provider_name(provider: str) -> str:
