@@ -261,6 +261,17 @@ def variant_config(
     return config
 
 
+def variant_env(variant: Variant, mock_port: int) -> dict[str, str]:
+    """The environment ``variant`` adds (tracing: export to the mock's /v1/traces)."""
+    if variant.tracing_ratio is None:
+        return {}
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{mock_port}",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": str(variant.tracing_ratio),
+    }
+
+
 def request_bytes(request: str, latency: int, stream: bool, *, nonce: bool) -> bytes:
     """The body the load sends for a variant's ``request``."""
     if request in {"chat", "chat+session"}:
@@ -343,14 +354,7 @@ class Features:
                 if redis_pid:
                     # Its CPU is the whole server's: other users of this Redis included.
                     self.watched["redis-server"] = redis_pid
-            if variant.tracing_ratio is not None:
-                env.update(
-                    {
-                        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.mock_port}",
-                        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-                        "OTEL_TRACES_SAMPLER_ARG": str(variant.tracing_ratio),
-                    }
-                )
+            env.update(variant_env(variant, self.mock_port))
             config = configs.write_config(
                 self.workdir / f"{name}.json",
                 variant_config(variant, self.mock_port, args.latency, prefix),

@@ -210,6 +210,7 @@ def profile_once(args: argparse.Namespace, variant_name: str | None) -> tuple[Pr
                     prefix = f"bench-profile-{secrets.token_hex(4)}"
                     redis_prefix = harness.RedisPrefix(args.redis_url, prefix)
                     env["REDIS_URL"] = args.redis_url
+                env.update(features.variant_env(variant, mock_port))
                 config_doc = features.variant_config(variant, mock_port, args.latency, prefix)
             else:
                 config_doc = configs.proxy_config({args.latency: mock_port})
