@@ -53,7 +53,8 @@ from gateway.observability.labels import MetricLabels
 from gateway.observability.metrics import Metrics
 from gateway.observability.router_metrics import MetricsObserver
 from gateway.observability.status import RUN_DIR_ENV, RunDir, WorkerHeartbeat
-from gateway.observability.tracing import Tracing, TracingConfigError, tracing_settings
+from gateway.observability.tracing import Tracing
+from gateway.observability.tracing_settings import TracingConfigError, tracing_settings
 from gateway.observability.webhooks import EventSinks, build_sinks
 from gateway.providers.registry import build_provider, deployment_warnings
 from gateway.providers.transport import UpstreamPool
