@@ -49,6 +49,9 @@ from gateway.ledger.responses_store import ResponsesStore
 from gateway.ledger.service import SpendLedger, build_ledger
 from gateway.ledger.settings import LedgerSettings, ledger_settings
 from gateway.ledger.vault import Vault, salt_key_from
+from gateway.observability.alerting.dispatch import Alerter, Claim
+from gateway.observability.alerting.service import Alerting
+from gateway.observability.alerting.settings import alert_settings
 from gateway.observability.labels import MetricLabels
 from gateway.observability.metrics import Metrics
 from gateway.observability.router_metrics import MetricsObserver
@@ -61,7 +64,7 @@ from gateway.providers.transport import UpstreamPool
 from gateway.router.affinity import PinStore
 from gateway.router.cooldown import CooldownStore, InProcessCooldowns
 from gateway.router.groups import ModelGroups
-from gateway.router.observer import FanOutObserver, LoggingObserver
+from gateway.router.observer import FanOutObserver, LoggingObserver, RouterObserver
 from gateway.router.router import Router
 from gateway.router.stats import RoutingStats
 from gateway.router.wildcards import WildcardGroups
@@ -98,6 +101,7 @@ def build_data_plane(
     shared: SharedState | None = None,
     events: EventSinks | None = None,
     tracing: Tracing | None = None,
+    alerting: Alerting | None = None,
     cooldowns: CooldownStore | None = None,
     cache: ResponseCache | None = None,
     gate: KeyGate | None = None,
@@ -120,15 +124,20 @@ def build_data_plane(
     groups = ModelGroups(config, providers, patterns)
     listing, by_id = model_documents(groups)
     master_key = config.master_key.get_secret_value() if config.master_key else None
-    observer = FanOutObserver(
+    # Shared state: the router reads local views; the fleet keeps them in step.
+    if cooldowns is None:
+        cooldowns = _cooldowns(shared)
+    observers: list[RouterObserver] = [
         LoggingObserver(),
         MetricsObserver(
             metrics, {spec.id: spec.provider for spec in config.deployments}, wildcard_ids
         ),
-    )
-    # Shared state: the router reads local views; the fleet keeps them in step.
-    if cooldowns is None:
-        cooldowns = _cooldowns(shared)
+    ]
+    if alerting is not None:
+        observers.append(
+            alerting.router_observer(config.deployments, _members_of(groups), cooldowns)
+        )
+    observer = FanOutObserver(*observers)
     prices = PriceBook(config.deployments, load_shipped_prices())
     router = Router(
         config,
@@ -165,9 +174,18 @@ def build_data_plane(
         health_checks_file=_health_checks_file(config, env),
         events=events,
         tracing=tracing,
+        alerts=alerting.requests if alerting is not None else None,
         responses=_responses_state(responses, config),
         metric_labels=MetricLabels(groups.public_names(), wildcard_ids),
     )
+
+
+def _members_of(groups: ModelGroups) -> Callable[[str], list[str]]:
+    def members(name: str) -> list[str]:
+        group = groups.get(name)
+        return [d.id for d in group.deployments] if group is not None else []
+
+    return members
 
 
 def _responses_state(state: ResponsesState | None, config: GatewayConfig) -> ResponsesState:
@@ -241,6 +259,7 @@ class GatewayApp:
         self._ledger: SpendLedger | None = None
         self._events: EventSinks | None = None
         self._tracing: Tracing | None = None
+        self._alerting: Alerting | None = None
         self._shared: SharedState | None = None
         self._responses: ResponsesState | None = None
         # Dependency name -> a function telling its state (ok, degraded, down, absent).
@@ -305,6 +324,9 @@ class GatewayApp:
         lookups, admin = self._build_control_stores(config)
         self._responses = ResponsesState(store=self._build_responses_store(config))
         self._gate = self._build_gate(lookups, shared)
+        self._alerting = self._build_alerting(config, self._pool, metrics, ledger, shared)
+        if self._alerting is not None:
+            self._gate.on_spend = self._alerting.requests.budget
         self._vault = self._build_vault()
         reloader = ConfigReloader(
             self._loaded,
@@ -367,6 +389,7 @@ class GatewayApp:
             shared=self._shared,
             events=self._events,
             tracing=self._tracing,
+            alerting=self._alerting,
             cooldowns=self._cooldowns,
             cache=self._cache,
             gate=self._gate,
@@ -484,6 +507,42 @@ class GatewayApp:
         events.start()
         return events
 
+    def _build_alerting(
+        self,
+        config: GatewayConfig,
+        pool: UpstreamPool,
+        metrics: Metrics,
+        ledger: SpendLedger,
+        shared: SharedState,
+    ) -> Alerting | None:
+        """Alerts, as ``general_settings.alerting`` and the environment set them (at
+        start-up: a reload keeps them). Fleet-wide deduplication when Redis is shared."""
+        settings, problems = alert_settings(config.file.general_settings, self._env)
+        for problem in problems:
+            log.warning("config: %s", problem)
+        if settings is None:
+            return None
+        claim: Claim | None = None
+        kv, keys = shared.kv, shared.keys
+        if kv is not None and keys is not None:
+
+            async def claim_in_fleet(key: str, ttl_s: float) -> bool:
+                return await kv.claim(keys.alert(key), ttl_s)
+
+            claim = claim_in_fleet
+        alerting = Alerting(Alerter(settings, pool, metrics.alerts, claim), ledger)
+        alerting.start()
+        log.info(
+            "alerting",
+            extra={
+                "slack": bool(settings.slack_urls or settings.slack_by_type),
+                "webhook": settings.webhook_url is not None,
+                "alert_types": sorted(settings.types),
+                "fleet_dedup": claim is not None,
+            },
+        )
+        return alerting
+
     def _build_tracing(self, config: GatewayConfig, metrics: Metrics) -> Tracing | None:
         """Traces, as the config and the OTEL_* environment set them (at start-up: a
         reload keeps them as they are)."""
@@ -543,6 +602,9 @@ class GatewayApp:
         if self._events is not None:
             await self._events.stop()
             self._events = None
+        if self._alerting is not None:
+            await self._alerting.stop()
+            self._alerting = None
         if self._tracing is not None:
             # Sends what is still queued (bounded by the exporter's timeout).
             await asyncio.to_thread(self._tracing.shutdown)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -20,6 +21,9 @@ class WebhookReceiver(ServerThread):
         self._lock = threading.Lock()
         # (path, headers as sent, parsed body) of each delivery, in order.
         self.received: list[tuple[str, dict[str, str], Any]] = []
+        # How it answers: after ``hang_s`` seconds, with ``status`` (a receiver in trouble).
+        self.hang_s = 0.0
+        self.status = 200
 
     @property
     def url(self) -> str:
@@ -49,4 +53,6 @@ class WebhookReceiver(ServerThread):
         body = json.loads(await request.read())
         with self._lock:
             self.received.append((request.path, dict(request.headers), body))
-        return web.json_response({"status": "ok"})
+        if self.hang_s:
+            await asyncio.sleep(self.hang_s)
+        return web.json_response({"status": "ok"}, status=self.status)

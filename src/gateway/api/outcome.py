@@ -109,6 +109,8 @@ async def accounting(
             headers.traceparent,
             headers.tracestate,
         )
+    if plane.alerts is not None:
+        plane.alerts.started(exchange)
     try:
         yield exchange
     except GatewayError as exc:
@@ -145,14 +147,27 @@ def record(plane: DataPlane, exchange: Exchange) -> None:
     overhead = max(0.0, spend.latency_ms / 1000.0 - upstream)
     requested = (trace.requested_group if trace is not None else "") or spend.model_group
     labels = plane.metric_labels
+    group, requested_group = labels.group(spend.model_group), labels.group(requested)
+    deployment = labels.deployment(spend.deployment_id)
     plane.metrics.request_finished(
         spend,
         overhead,
         upstream,
-        group=labels.group(spend.model_group),
-        requested_group=labels.group(requested),
-        deployment=labels.deployment(spend.deployment_id),
+        group=group,
+        requested_group=requested_group,
+        deployment=deployment,
     )
+    if plane.alerts is not None:
+        plane.alerts.finished(
+            exchange,
+            group=group,
+            requested_group=requested_group,
+            deployment=deployment,
+            seconds=spend.latency_ms / 1000.0,
+            ttft_s=spend.ttft_ms / 1000.0 if spend.ttft_ms is not None else None,
+            status=spend.status,
+            stream=spend.stream,
+        )
     if plane.cache is not None:
         plane.metrics.cache_lookup(exchange.cache_hit)
     if plane.events is not None:

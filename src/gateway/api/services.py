@@ -11,6 +11,7 @@ from gateway.cache.response_cache import ResponseCache
 from gateway.config.wildcards import WildcardIds
 from gateway.ledger.prices import PriceBook
 from gateway.ledger.service import SpendLedger
+from gateway.observability.alerting.request_alerts import RequestAlerts
 from gateway.observability.labels import MetricLabels
 from gateway.observability.metrics import Metrics
 from gateway.observability.tracing import Tracing
@@ -45,6 +46,8 @@ class DataPlane:
     events: EventSinks | None = None
     # OpenTelemetry traces (None: tracing is off).
     tracing: Tracing | None = None
+    # Alerts on slow, hanging and fallback-rescued requests (None: alerting is off).
+    alerts: RequestAlerts | None = None
     # The Responses API's stored state and what it learnt of upstreams (outlives reloads).
     responses: ResponsesState = field(default_factory=lambda: ResponsesState(store=None))
     # Metric labels from what the config names (a caller's made-up names never mint series).

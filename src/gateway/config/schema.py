@@ -357,6 +357,59 @@ class LitellmSettings(Section):
         return value
 
 
+AlertTypeName = Literal[
+    # Sent by the gateway:
+    "cooldown_deployment",
+    "outage_alerts",
+    "fallback_reports",
+    "llm_too_slow",
+    "llm_requests_hanging",
+    "budget_alerts",
+    "db_exceptions",
+    "daily_reports",
+    # LiteLLM's other types: accepted (a config naming them loads), not sent.
+    "llm_exceptions",
+    "spend_reports",
+    "failed_tracking_spend",
+    "new_model_added",
+    "region_outage_alerts",
+    "new_virtual_key_created",
+    "virtual_key_updated",
+    "virtual_key_deleted",
+    "new_team_created",
+    "team_updated",
+    "team_deleted",
+    "new_internal_user_created",
+    "internal_user_updated",
+    "internal_user_deleted",
+]
+
+
+class AlertingArgs(Section):
+    """``general_settings.alerting_args``: LiteLLM's names first, then the gateway's own."""
+
+    daily_report_frequency: float = Field(default=43200, gt=0)
+    report_check_interval: float = Field(default=3600, gt=0)
+    budget_alert_ttl: float = Field(default=86400, gt=0)
+    outage_alert_ttl: float = Field(default=60, gt=0)
+    region_outage_alert_ttl: float = Field(default=60, gt=0)
+    minor_outage_alert_threshold: int = Field(default=5, ge=1)
+    major_outage_alert_threshold: int = Field(default=10, ge=1)
+    max_outage_alert_list_size: int = Field(default=1000, ge=1)
+    log_to_console: bool = False
+    # The gateway's own: how long one alert about one subject stays quiet after it is sent.
+    alert_ttl: float = Field(default=300, gt=0)
+    # fallback_reports: alert when fallbacks serve more than this share of a group's
+    # requests over the window (with at least fallback_min_requests requests).
+    fallback_share: float = Field(default=0.25, gt=0, le=1)
+    fallback_window: float = Field(default=300, gt=0)
+    fallback_min_requests: int = Field(default=10, ge=1)
+    # db_exceptions: alert when this many spend records wait in memory.
+    ledger_backlog_threshold: int = Field(default=10_000, ge=1)
+    # How long alerts gather before one message is sent.
+    batch_window: float = Field(default=1.0, gt=0, le=60)
+
+
 class GeneralSettings(Section):
     master_key: SecretStr | None = None
     request_timeout: float | None = Field(default=None, gt=0)
@@ -384,6 +437,14 @@ class GeneralSettings(Section):
     ledger_buffer_size: int | None = Field(default=None, ge=1, le=10_000_000)
     ledger_data_dir: str | None = None
     ledger_report_timeout: float | None = Field(default=None, gt=0, le=600)
+    # Alerts (LiteLLM's keys): channels, slow/hanging threshold in seconds, which types,
+    # per-type Slack webhook URLs, and the tuning above.
+    # Channels: slack and webhook are sent; others (email, pagerduty) are reported, not sent.
+    alerting: list[str] = Field(default_factory=list)
+    alerting_threshold: float = Field(default=300, gt=0)
+    alert_types: list[AlertTypeName] | None = None
+    alert_to_webhook_url: dict[AlertTypeName, str | list[str]] | None = None
+    alerting_args: AlertingArgs = Field(default_factory=AlertingArgs)
 
     @field_validator("maximum_spend_logs_retention_period", mode="before")
     @classmethod

@@ -18,7 +18,6 @@ KNOWN_UNSUPPORTED: dict[str, str] = {
     "general_settings.disable_prisma_schema_update": (
         "not applicable: the gateway applies its own SQL migrations (gateway migrate)"
     ),
-    "general_settings.alerting": "alerting is not supported; use Prometheus alerts",
 }
 
 GENERIC_REASON = "not a setting this gateway knows; ignored"

@@ -105,6 +105,11 @@ class BudgetBook:
 
         counters.add(ident, state.period, usd, _ttl(state.end, now), confirmed)
 
+    def standing(self, ident: str) -> tuple[float, float, float] | None:
+        """The period's spend as known here, its start and its end (inf: never), or None."""
+        state = self._spend.get(ident)
+        return None if state is None else (state.total, state.start, state.end)
+
     def forget(self, ident: str) -> None:
         self._spend.pop(ident, None)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gateway.errors import AuthenticationFailed, BudgetExceeded, PermissionDenied, RateLimited
@@ -43,6 +43,22 @@ class _Holder:
     limits: Limits
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetStanding:
+    """A key's or team's spend against its budget, after a request was charged."""
+
+    kind: str  # "key" or "team"
+    label: str  # the alias (never the key)
+    ident: str  # key:<hash> or team:<id>
+    spent: float
+    max_budget: float
+    period_start: float
+    period_end: float  # inf: the budget does not reset
+
+
+SpendWatcher = Callable[[BudgetStanding], None]
+
+
 @dataclass(slots=True)
 class Admission:
     """What one admitted request holds until ``KeyGate.settle``."""
@@ -65,6 +81,8 @@ class KeyGate:
         self._windows = windows
         self._slots = slots
         self._budgets = budgets
+        # Told each budget's standing after a charge (alerts on crossings); None: no one.
+        self.on_spend: SpendWatcher | None = None
 
     async def authenticate(self, presented: bytes) -> Grant:
         """The key's grant; ``AuthenticationFailed`` (401) when it may not call at all."""
@@ -129,6 +147,19 @@ class KeyGate:
                 self._windows.add_tokens(holder.ident, tokens, now)
             if limits.max_budget is not None and cost_usd:
                 self._budgets.charge(holder.ident, limits, cost_usd, now)
+                if self.on_spend is not None:
+                    self._tell_standing(holder, limits.max_budget)
+
+    def _tell_standing(self, holder: _Holder, max_budget: float) -> None:
+        assert self.on_spend is not None
+        standing = self._budgets.standing(holder.ident)
+        if standing is not None:
+            spent, start, end = standing
+            self.on_spend(
+                BudgetStanding(
+                    holder.kind, holder.label, holder.ident, spent, max_budget, start, end
+                )
+            )
 
     async def spent(self, grant: Grant) -> dict[str, float]:
         """Each holder's spend in its current period (for the admin API)."""

@@ -203,6 +203,12 @@ class Metrics:
         self.ledger_flush_errors = counter(
             "gateway_ledger_flush_errors_total", "Failed ledger flushes (retried; rows kept)."
         )
+        self.alerts = counter(
+            "gateway_alerts_total",
+            "Alerts by type, channel (slack, webhook; all for the ones not sent) and result "
+            "(sent, failed, deduplicated, dropped).",
+            ("type", "channel", "result"),
+        )
         self.trace_exports = counter(
             "gateway_trace_export_batches_total",
             "Batches of trace spans sent to the collector, by result (exported, failed).",

@@ -30,5 +30,9 @@ class KeySpace:
     def pin(self, key: str) -> str:
         return f"{self.prefix}:pin:{key}"
 
+    def alert(self, key: str) -> str:
+        """An alert sent within its TTL (fleet-wide deduplication)."""
+        return f"{self.prefix}:alert:{key}"
+
     def cache(self, namespace: str, key: str) -> str:
         return f"{self.cache_prefix}{namespace}:{key}"

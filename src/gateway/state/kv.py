@@ -27,6 +27,14 @@ class SharedKV:
         ttl_ms = max(1, int(ttl_s * 1000))
         await self._guard.run(lambda: self._client.set(key, value, px=ttl_ms), background=True)
 
+    async def claim(self, key: str, ttl_s: float) -> bool:
+        """Take ``key`` for ``ttl_s`` if no one holds it (``SET NX``): True when taken here."""
+        ttl_ms = max(1, int(ttl_s * 1000))
+        taken = await self._guard.run(
+            lambda: self._client.set(key, b"1", px=ttl_ms, nx=True), background=True
+        )
+        return bool(taken)
+
     async def delete(self, keys: Iterable[str]) -> int:
         names = list(keys)
         if not names:
