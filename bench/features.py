@@ -92,6 +92,9 @@ class Variant:
     provider: str = "openai"  # the deployments' provider (see configs.proxy_config)
     # OpenTelemetry traces exported to the mock's /v1/traces, at this sampling ratio.
     tracing_ratio: float | None = None
+    general_settings: dict[str, Any] = field(default_factory=dict)
+    # Alerts posted to the mock's /alerts (WEBHOOK_URL).
+    alerting: bool = False
 
     @property
     def path(self) -> str:
@@ -232,6 +235,15 @@ VARIANTS = {
             tracing_ratio=1.0,
         ),
         Variant(
+            "alerting",
+            "base + general_settings.alerting: [webhook] with every alert type (WEBHOOK_URL "
+            "to the mock's /alerts): each request in the hanging-request registry, counted for "
+            "fallback shares and slowness, its key's budget level checked after the charge "
+            "(nothing crosses a threshold, so nothing is sent)",
+            general_settings={"alerting": ["webhook"], "alerting_threshold": 300},
+            alerting=True,
+        ),
+        Variant(
             "redis+cache",
             "redis + litellm_settings.cache: true, cache_params.type: redis; every lookup "
             "misses (and the answer is stored on Redis)",
@@ -258,11 +270,16 @@ def variant_config(
         config["router_settings"] = router_settings
     if variant.litellm_settings:
         config["litellm_settings"] = dict(variant.litellm_settings)
+    if variant.general_settings:
+        config["general_settings"] = {**config["general_settings"], **variant.general_settings}
     return config
 
 
 def variant_env(variant: Variant, mock_port: int) -> dict[str, str]:
-    """The environment ``variant`` adds (tracing: export to the mock's /v1/traces)."""
+    """The environment ``variant`` adds (tracing: export to the mock's /v1/traces; alerts:
+    the mock's /alerts)."""
+    if variant.alerting:
+        return {"WEBHOOK_URL": f"http://127.0.0.1:{mock_port}/alerts"}
     if variant.tracing_ratio is None:
         return {}
     return {

@@ -350,6 +350,9 @@ class MockProtocol(asyncio.Protocol):
             # An OTLP/HTTP collector's answer to a span batch (tracing variants export here).
             self._counter.trace_batches += 1
             self._write(self._answers.traces_accepted[keep_alive], keep_alive)
+        elif method == b"POST" and path == b"/alerts":
+            # A webhook receiver's answer to an alert (the alerting variant sends here).
+            self._write(self._answers.traces_accepted[keep_alive], keep_alive)
         elif method == b"GET" and path == b"/health":
             self._write(self._answers.health[keep_alive], keep_alive)
         elif method == b"GET" and path == b"/stats":

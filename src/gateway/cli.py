@@ -71,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
         "general_settings.max_requests_before_restart, else never",
     )
 
+    serve.add_argument(
+        "--max-worker-memory",
+        type=float,
+        metavar="MiB",
+        help="recycle a worker whose own memory (resident, anonymous) passes this many MiB: "
+        "it stops accepting, finishes its requests and a new worker takes its place; "
+        "default: general_settings.max_worker_memory_mb, else no ceiling",
+    )
+
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("path", help="the config file")
     check.add_argument(
@@ -120,6 +129,12 @@ def _serve(args: argparse.Namespace) -> int:
     max_requests = (
         args.max_requests or loaded.config.file.general_settings.max_requests_before_restart
     )
+    max_worker_memory = (
+        args.max_worker_memory or loaded.config.file.general_settings.max_worker_memory_mb
+    )
+    if max_worker_memory is not None and max_worker_memory <= 0:
+        print("error: --max-worker-memory must be a positive number of MiB", file=sys.stderr)
+        return 2
     # Workers read the role from the environment they inherit.
     os.environ[ROLE_ENV] = args.role or settings.gateway_role
     print(describe(loaded), file=sys.stderr)
@@ -135,6 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
             health_port=health_port,
             workers=args.workers,
             max_requests=max_requests,
+            max_worker_memory_mb=max_worker_memory,
         )
     )
 

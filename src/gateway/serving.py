@@ -26,6 +26,7 @@ import uvicorn
 
 from gateway.config.settings import CONFIG_PATH_ENV
 from gateway.logs import logging_dict
+from gateway.memory_ceiling import MAX_WORKER_MEMORY_ENV, release_turn
 from gateway.observability.status import MULTIPROC_ENV, RUN_DIR_ENV, RunDir
 from gateway.workers import DrainingServer
 
@@ -45,11 +46,13 @@ class ServeOptions:
     health_port: int
     workers: int
     max_requests: int | None
+    # MiB of a worker's own memory past which it is recycled (None: no ceiling).
+    max_worker_memory_mb: float | None = None
 
     @property
     def use_gunicorn(self) -> bool:
         # Recycling needs a master to start the replacement worker.
-        return self.workers > 1 or bool(self.max_requests)
+        return self.workers > 1 or bool(self.max_requests) or bool(self.max_worker_memory_mb)
 
 
 def serve(options: ServeOptions) -> int:
@@ -65,6 +68,10 @@ def serve(options: ServeOptions) -> int:
     if options.use_gunicorn:
         run_dir.clean_metrics()
         os.environ[MULTIPROC_ENV] = str(run_dir.metrics)
+    if options.max_worker_memory_mb:
+        os.environ[MAX_WORKER_MEMORY_ENV] = str(options.max_worker_memory_mb)
+    else:
+        os.environ.pop(MAX_WORKER_MEMORY_ENV, None)
     run_dir.write_serve(workers=options.workers, shutting_down=False)
     health = _start_health(run_dir, options)
     try:
@@ -201,5 +208,6 @@ def _child_exit(run_dir: RunDir) -> Any:
         # totals stay exact and files do not pile up; its status file goes.
         archive_dead_worker(run_dir.metrics, worker.pid)
         run_dir.forget_worker(worker.pid)
+        release_turn(run_dir.path, worker.pid)
 
     return child_exit

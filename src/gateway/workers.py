@@ -17,13 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import socket
 import sys
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
 from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker
+
+from gateway.memory_ceiling import MemoryCeiling, ceiling_from_env
+from gateway.observability.status import RUN_DIR_ENV
 
 DRAIN_S = 0.5
 TICK_S = 1.0  # how often an idle server wakes: the Date header changes once a second
@@ -70,6 +75,16 @@ class QuietServer(uvicorn.Server):
 
 
 class DrainingServer(QuietServer):
+    def __init__(self, config: uvicorn.Config, ceiling: MemoryCeiling | None = None) -> None:
+        super().__init__(config)
+        self._ceiling = ceiling
+
+    async def on_tick(self, counter: int) -> bool:
+        if await super().on_tick(counter):
+            return True
+        # Past the memory ceiling: exit as max-requests does (stop accepting, finish).
+        return self._ceiling is not None and self._ceiling.past()
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         # What start-up built (config, clients, routes, tables) lives as long as the
@@ -93,7 +108,12 @@ class GatewayWorker(UvicornWorker):  # type: ignore[misc]
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi
-        server = DrainingServer(config=self.config)
+        limit = ceiling_from_env()
+        run_dir = os.environ.get(RUN_DIR_ENV)
+        ceiling = (
+            MemoryCeiling(limit, Path(run_dir) if run_dir else None) if limit is not None else None
+        )
+        server = DrainingServer(config=self.config, ceiling=ceiling)
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)
         if not server.started:

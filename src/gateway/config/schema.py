@@ -416,6 +416,8 @@ class GeneralSettings(Section):
     max_request_size_mb: float | None = Field(default=None, gt=0)
     # Recycle a worker after this many requests (gunicorn, with jitter).
     max_requests_before_restart: int | None = Field(default=None, ge=1)
+    # Recycle a worker whose own memory passes this many MiB (the gateway's own setting).
+    max_worker_memory_mb: float | None = Field(default=None, gt=0)
     # Background deployment health checks, run by the health process.
     background_health_checks: bool = False
     health_check_interval: float | None = Field(default=None, ge=5)
