@@ -14,7 +14,7 @@ from support.configs import MASTER_KEY
 from support.gateway_process import StartGateway
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) ", re.MULTILINE)
-REQUESTS = 3000
+REQUESTS = 10_000
 
 
 def _series(client: httpx.Client) -> set[str]:

@@ -50,6 +50,7 @@ from gateway.ledger.service import SpendLedger, build_ledger
 from gateway.ledger.settings import LedgerSettings, ledger_settings
 from gateway.ledger.vault import Vault, salt_key_from
 from gateway.observability.alerting.dispatch import Alerter, Claim
+from gateway.observability.alerting.request_alerts import BUDGET_LEVELS
 from gateway.observability.alerting.service import Alerting
 from gateway.observability.alerting.settings import alert_settings
 from gateway.observability.labels import MetricLabels
@@ -327,6 +328,7 @@ class GatewayApp:
         self._alerting = self._build_alerting(config, self._pool, metrics, ledger, shared)
         if self._alerting is not None:
             self._gate.on_spend = self._alerting.requests.budget
+            self._gate.watch_spend_from = BUDGET_LEVELS[0]
         self._vault = self._build_vault()
         reloader = ConfigReloader(
             self._loaded,

@@ -158,16 +158,7 @@ def record(plane: DataPlane, exchange: Exchange) -> None:
         deployment=deployment,
     )
     if plane.alerts is not None:
-        plane.alerts.finished(
-            exchange,
-            group=group,
-            requested_group=requested_group,
-            deployment=deployment,
-            seconds=spend.latency_ms / 1000.0,
-            ttft_s=spend.ttft_ms / 1000.0 if spend.ttft_ms is not None else None,
-            status=spend.status,
-            stream=spend.stream,
-        )
+        plane.alerts.finished(exchange, spend, group, requested_group, deployment)
     if plane.cache is not None:
         plane.metrics.cache_lookup(exchange.cache_hit)
     if plane.events is not None:

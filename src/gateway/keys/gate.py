@@ -43,7 +43,7 @@ class _Holder:
     limits: Limits
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BudgetStanding:
     """A key's or team's spend against its budget, after a request was charged."""
 
@@ -81,8 +81,10 @@ class KeyGate:
         self._windows = windows
         self._slots = slots
         self._budgets = budgets
-        # Told each budget's standing after a charge (alerts on crossings); None: no one.
+        # Told a budget's standing after a charge once at least ``watch_spend_from`` of it
+        # is used (alerts on crossings); None: no one.
         self.on_spend: SpendWatcher | None = None
+        self.watch_spend_from = 0.0
 
     async def authenticate(self, presented: bytes) -> Grant:
         """The key's grant; ``AuthenticationFailed`` (401) when it may not call at all."""
@@ -153,7 +155,7 @@ class KeyGate:
     def _tell_standing(self, holder: _Holder, max_budget: float) -> None:
         assert self.on_spend is not None
         standing = self._budgets.standing(holder.ident)
-        if standing is not None:
+        if standing is not None and standing[0] >= max_budget * self.watch_spend_from:
             spent, start, end = standing
             self.on_spend(
                 BudgetStanding(

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from gateway.keys.durations import iso
 from gateway.keys.gate import BudgetStanding
+from gateway.ledger.record import SpendRecord
 from gateway.observability.alerting.alert import Alert
 from gateway.observability.alerting.dispatch import Alerter
 
@@ -74,27 +75,26 @@ class RequestAlerts:
     def finished(
         self,
         request: InFlight,
-        *,
+        spend: SpendRecord,
         group: str,
         requested_group: str,
         deployment: str | None,
-        seconds: float,
-        ttft_s: float | None,
-        status: int,
-        stream: bool,
     ) -> None:
         """A request ended; ``group``s are metric labels (never a caller's made-up name)."""
         self._in_flight.pop(id(request), None)
+        status = spend.status
         if self._fallbacks and requested_group:
-            self._count(requested_group, rescued=status < 400 and group != requested_group)
-        if not self._slow:
+            rescued = status < 400 and group != requested_group
+            self._count(requested_group, spend.ended_at, rescued)
+        if not self._slow or status >= 400:
             return
-        waited = ttft_s if stream and ttft_s is not None else seconds
-        if waited > self._threshold and status < 400:
-            self._slow_alert(request, group, deployment, waited, stream)
+        ttft = spend.ttft_ms
+        waited = (ttft if spend.stream and ttft is not None else spend.latency_ms) / 1000.0
+        if waited > self._threshold:
+            self._slow_alert(request, group, deployment, waited, spend.stream)
 
     def budget(self, standing: BudgetStanding) -> None:
-        """After a charge: alert once per level crossed, per period."""
+        """After a charge (``KeyGate.on_spend``): alert once per level crossed, per period."""
         if not self._budgets or standing.max_budget <= 0:
             return
         ratio = standing.spent / standing.max_budget
@@ -151,11 +151,11 @@ class RequestAlerts:
                 )
             )
 
-    def _count(self, group: str, *, rescued: bool) -> None:
+    def _count(self, group: str, now: float, rescued: bool) -> None:
         counts = self._groups.get(group)
         if counts is None:
             counts = self._groups[group] = _GroupCounts()
-        start = math.floor(time.monotonic() / self._bucket_s)
+        start = int(now // self._bucket_s)
         index = start % BUCKETS
         if counts.starts[index] != start:
             counts.starts[index] = start
@@ -167,7 +167,7 @@ class RequestAlerts:
 
     def _check_fallback_shares(self) -> None:
         args = self._settings.args
-        oldest = math.floor(time.monotonic() / self._bucket_s) - BUCKETS + 1
+        oldest = int(time.time() // self._bucket_s) - BUCKETS + 1
         for group, counts in self._groups.items():
             live = [i for i in range(BUCKETS) if counts.starts[i] >= oldest]
             requests = sum(counts.requests[i] for i in live)
