@@ -113,6 +113,11 @@ VARIANTS = {
             "embedded store); no Redis, no cache, no pre-call check",
         ),
         Variant(
+            "base-twin",
+            "base again, in a process of its own: what the run measures between two identical "
+            "gateways is its noise floor (a cost inside this range is not measurable)",
+        ),
+        Variant(
             "precall",
             "base + router_settings.enable_pre_call_checks: true (every deployment has "
             "model_info.max_input_tokens)",
@@ -220,6 +225,12 @@ VARIANTS = {
             "base + router_settings.hedge_after_ms: 1000: every request raced against the "
             "delay (none is slow enough to be hedged)",
             router_settings={"hedge_after_ms": 1000},
+        ),
+        Variant(
+            "tracing-0",
+            "base + OpenTelemetry traces at parentbased_traceidratio 0: trace ids and a "
+            "traceparent to the upstream for every request, nothing sampled or exported",
+            tracing_ratio=0.0,
         ),
         Variant(
             "tracing-10",

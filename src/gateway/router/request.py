@@ -123,7 +123,7 @@ class RequestSpans:
     def open_attempt(self, group: str, deployment: Deployment) -> AttemptSpan:
         provider = deployment.provider
         attempt = AttemptSpan(
-            span_id=_span_id(),
+            span_id=new_span_id(),
             group=group,
             deployment_id=deployment.id,
             provider=provider.name,
@@ -140,6 +140,6 @@ class RequestSpans:
             self.events.append(RouteEvent(name, time.time_ns(), attributes))
 
 
-def _span_id() -> int:
+def new_span_id() -> int:
     # W3C: an all-zero id is invalid.
     return random.getrandbits(64) or 1

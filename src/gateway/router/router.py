@@ -49,7 +49,7 @@ from gateway.router.hedge import Hedger
 from gateway.router.limits import UsageLimits
 from gateway.router.observer import LoggingObserver, RouterObserver
 from gateway.router.policy import RouterPolicy
-from gateway.router.request import RequestSpans, RouteRequest, RouteTrace
+from gateway.router.request import RequestSpans, RouteRequest, RouteTrace, new_span_id
 from gateway.router.selection import Selector, all_cooling
 from gateway.router.stats import RoutingStats
 from gateway.router.strategy import Strategies
@@ -452,6 +452,13 @@ async def _traced(
     spans: RequestSpans, deployment: Deployment, call: UpstreamCall, attempt: Attempt[T]
 ) -> T:
     """An attempt that tells its upstream its trace context, noted for its span."""
+    if not spans.sampled:
+        # Nothing is recorded: the upstream still learns the trace and a span id of its own.
+        token = TRACEPARENT.set(spans.traceparent(new_span_id()))
+        try:
+            return await attempt(deployment, call)
+        finally:
+            TRACEPARENT.reset(token)
     span = spans.open_attempt(deployment.model_group, deployment)
     token = TRACEPARENT.set(spans.traceparent(span.span_id))
     try:
