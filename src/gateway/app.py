@@ -13,14 +13,17 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 from functools import partial
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from gateway.api.admin.app import ControlPlaneApp, is_admin_path, send_not_served
+from fastapi import FastAPI
+
 from gateway.api.admin.context import ControlPlane
 from gateway.api.admin.sync import ControlSync
 from gateway.api.asgi import DataPlaneApp
 from gateway.api.auth import MasterKeyAuth
+from gateway.api.control.app import build_control_api, is_control_path, send_not_served
 from gateway.api.http import Receive, Scope, Send
 from gateway.api.models import anthropic_documents, model_documents
 from gateway.api.responses_turn import ResponsesState
@@ -225,7 +228,7 @@ def _health_checks_file(config: GatewayConfig, env: Mapping[str, str]) -> Path |
 class GatewayApp:
     """The ASGI application: lifespan builds the data plane, HTTP goes to it.
 
-    It also serves the admin API (``ControlPlaneApp``), whose ``Runtime`` is the
+    It also serves the control API (a FastAPI app, ``api/control``), whose ``Runtime`` is the
     ``ConfigReloader`` that rebuilds the data plane on a config reload.
     """
 
@@ -253,7 +256,7 @@ class GatewayApp:
         self._budgets: BudgetBook | None = None
         self._vault: Vault | None = None
         self._stores: list[ControlStore] = []
-        self._control: ControlPlaneApp | None = None
+        self._control: FastAPI | None = None
         self._sync: ControlSync | None = None
         self._signal_tasks: set[asyncio.Task[None]] = set()
         self._heartbeat: WorkerHeartbeat | None = None
@@ -274,7 +277,7 @@ class GatewayApp:
                 await self.startup()
             assert self._data is not None
             path: str = scope["path"]
-            if is_admin_path(path):
+            if is_control_path(path):
                 if self._control is not None and self._role != "data":
                     await self._control(scope, receive, send)
                 else:
@@ -344,8 +347,9 @@ class GatewayApp:
         # The stored models join the file's before the first data plane is built.
         self._data = await reloader.start()
         config = reloader.config
-        self._control = ControlPlaneApp(
-            ControlPlane(reloader, admin, shared.bus, shared.overrides, self._vault)
+        self._control = build_control_api(
+            ControlPlane(reloader, admin, shared.bus, shared.overrides, self._vault),
+            version=_version(),
         )
         self._sync = ControlSync(
             lookups,
@@ -647,6 +651,13 @@ def create_app() -> GatewayApp:
     data = read_config_file(path) if path else EMBEDDED_CONFIG
     loaded = build_config(data, env, path or EMBEDDED_SOURCE, settings)
     return GatewayApp(loaded, env, file_data=data, settings=settings)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("gateway")
+    except metadata.PackageNotFoundError:
+        return "0"
 
 
 def _role(value: str | None) -> Role:
