@@ -58,6 +58,13 @@ def test_the_document_is_valid_openapi_and_lists_every_admin_route(
             assert schema == {"$ref": "#/components/schemas/Error"}
         if route.body:
             assert "application/json" in operation["requestBody"]["content"]
+    # Bodies with a model are described by it: the same model checks them.
+    put = paths["/admin/overrides/{group}"]["put"]["requestBody"]
+    schema = put["content"]["application/json"]["schema"]
+    assert put["required"] is True
+    assert sorted(schema["required"]) == ["reason", "ttl_seconds"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["ttl_seconds"]["maximum"] == 30 * 86400
     error = document["components"]["schemas"]["Error"]
     assert error["properties"]["error"]["required"] == ["message", "type"]
 

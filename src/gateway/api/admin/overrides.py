@@ -13,9 +13,12 @@ import logging
 import time
 from typing import Any
 
+from pydantic import Field
+
 from gateway.api.admin.context import ControlPlane
 from gateway.api.admin.override_rules import Routing, check_fallbacks, check_group, check_redirect
-from gateway.api.admin.request import AdminRequest, required_text, text, text_list, whole_number
+from gateway.api.admin.request import AdminRequest
+from gateway.api.control.bodies import Body, parse, text, whole_number
 from gateway.errors import InvalidRequest, ResourceNotFound
 from gateway.keys.durations import iso
 from gateway.ledger.control_rows import Change, OverrideRow
@@ -27,17 +30,33 @@ log = logging.getLogger("gateway.admin")
 
 MAX_TTL_S = 30 * 86400
 MAX_REASON_CHARS = 500
-PUT_FIELDS = ("redirect_to", "fallbacks", "ttl_seconds", "reason")
+
+
+class OverridePut(Body):
+    """Redirect the group's traffic to another group, or replace its fallback chain."""
+
+    redirect_to: text() | None = Field(  # type: ignore[valid-type]
+        default=None, description="The model group to send the group's requests to."
+    )
+    fallbacks: list[text()] | None = Field(  # type: ignore[valid-type]
+        default=None, max_length=100, description="The fallback chain to use instead."
+    )
+    ttl_seconds: whole_number(1, MAX_TTL_S) = Field(  # type: ignore[valid-type]
+        description="How long it stays in force (1 s to 30 days)."
+    )
+    reason: text(MAX_REASON_CHARS) = Field(  # type: ignore[valid-type]
+        description="Why, for the audit trail (an incident number, say)."
+    )
+
+
+class OverrideDelete(Body):
+    reason: text(MAX_REASON_CHARS) | None = None  # type: ignore[valid-type]
 
 
 async def put_override(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
     group = request.path_arg
-    body = request.body
-    request.only(*PUT_FIELDS)
-    ttl = whole_number(body, "ttl_seconds", low=1, high=MAX_TTL_S)
-    reason = required_text(body, "reason", max_chars=MAX_REASON_CHARS)
-    redirect = text(body, "redirect_to")
-    chain = text_list(body, "fallbacks")
+    put = parse(OverridePut, request.body)
+    ttl, reason, redirect, chain = put.ttl_seconds, put.reason, put.redirect_to, put.fallbacks
     if (redirect is None) == (chain is None):
         raise InvalidRequest(
             "Give exactly one of 'redirect_to' (a model group) and 'fallbacks' (a list of "
@@ -87,10 +106,10 @@ async def put_override(control: ControlPlane, request: AdminRequest) -> dict[str
 
 async def delete_override(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
     group = request.path_arg
-    request.only("reason")
     request.only_params("reason")
-    reason = text(request.body, "reason", max_chars=MAX_REASON_CHARS) or text(
-        dict(request.params), "reason", max_chars=MAX_REASON_CHARS
+    reason = (
+        parse(OverrideDelete, request.body).reason
+        or parse(OverrideDelete, dict(request.params)).reason
     )
     now = time.time()
     removed = await control.store.override_delete(

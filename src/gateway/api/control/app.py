@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from gateway.api.admin import audit, catalog, keys, overrides, reload, teams
 from gateway.api.admin.context import ControlPlane
@@ -107,6 +108,8 @@ class Route:
     summary: str
     tag: str
     body: bool = False  # POST/PUT/DELETE with a JSON object body
+    # The body's model, for the document (None: described as a JSON object).
+    model: type[BaseModel] | None = None
 
 
 ROUTES: tuple[Route, ...] = (
@@ -118,10 +121,11 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "PUT", "/admin/overrides/{group:path}", overrides.put_override,
         "Redirect a group or replace its fallback chain, for a while", "overrides", body=True,
+        model=overrides.OverridePut,
     ),
     Route(
         "DELETE", "/admin/overrides/{group:path}", overrides.delete_override,
-        "End an override early", "overrides", body=True,
+        "End an override early", "overrides", body=True, model=overrides.OverrideDelete,
     ),
     Route("GET", "/admin/audit", audit.list_audit, "The audit trail", "audit"),
     Route("POST", "/key/generate", keys.generate, "Create a virtual key", "keys", body=True),
@@ -278,9 +282,12 @@ def _described(route: Route) -> dict[str, Any]:
             for name in names
         ]
     if route.body:
+        schema: dict[str, Any] = {"type": "object"}
+        if route.model is not None:
+            schema = route.model.model_json_schema()
         extra["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "required": route.model is not None and bool(schema.get("required")),
+            "content": {"application/json": {"schema": schema}},
         }
     return extra
 
