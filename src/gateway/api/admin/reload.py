@@ -11,15 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from gateway.api.admin.context import ControlPlane
-from gateway.api.admin.request import AdminRequest, text
+from gateway.api.admin.request import AdminRequest
+from gateway.api.control.bodies import Body, parse, text
 from gateway.config.loader import ConfigError
 from gateway.errors import InvalidRequest
 
 
+class ReloadBody(Body):
+    reason: text(500) | None = Field(  # type: ignore[valid-type]
+        default=None, description="Why, for the audit trail."
+    )
+
+
 async def reload_config(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
-    request.only("reason")
-    reason = text(request.body, "reason", max_chars=500)
+    reason = parse(ReloadBody, request.body).reason
     try:
         report = await control.runtime.reload(request.actor.name, reason)
     except ConfigError as exc:

@@ -148,7 +148,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/model/info", catalog.info, "Models and where each comes from", "models"),
     Route(
         "POST", "/config/reload", reload.reload_config, "Reload the config file", "config",
-        body=True,
+        body=True, model=reload.ReloadBody,
     ),
 )  # fmt: skip
 
