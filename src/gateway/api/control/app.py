@@ -30,6 +30,7 @@ from gateway.api.admin.request import AdminRequest, query_params
 from gateway.api.auth import Actor
 from gateway.api.control.docs import DOCS_ASSETS, DOCS_PAGES, docs_router
 from gateway.api.control.errors import error_body_bytes, install_error_handlers, request_id_of
+from gateway.api.control.inference_docs import SECURITY_SCHEMES, inference_paths
 from gateway.api.http import (
     JSON_HEADERS,
     ClientGone,
@@ -157,8 +158,9 @@ def build_control_api(control: ControlPlane, version: str) -> FastAPI:
     app = FastAPI(
         title="gateway",
         version=version,
-        description="The gateway's control API: virtual keys, teams, runtime models, "
-        "emergency overrides, the audit trail and config reload.",
+        description="The gateway: its inference routes (OpenAI's and Anthropic's formats, "
+        "served by the data plane) and its control API (virtual keys, teams, runtime "
+        "models, emergency overrides, the audit trail and config reload).",
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -295,7 +297,11 @@ def _described(route: Route) -> dict[str, Any]:
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         document = app.openapi()
-        document.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        components = document.setdefault("components", {})
+        components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        components["securitySchemes"] = SECURITY_SCHEMES
+        document["security"] = [{"bearer": []}]
+        document["paths"] = {**inference_paths(), **document["paths"]}
         with contextlib.suppress(KeyError):
             # FastAPI adds its 422 shape to routes with parameters; the gateway answers 400.
             for methods in document["paths"].values():
