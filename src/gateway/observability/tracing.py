@@ -89,6 +89,7 @@ REQUEST_SETTINGS = {
     "presence_penalty": "gen_ai.request.presence_penalty",
     "seed": "gen_ai.request.seed",
 }
+MAX_ADDRESSES = 1024
 DEFAULT_PORTS = {"https": 443, "http": 80}
 
 Attributes = dict[str, Any]
@@ -140,6 +141,7 @@ class Tracing:
         # most OTEL_BSP_MAX_QUEUE_SIZE waiting (the SDK reads them).
         self._processor = BatchSpanProcessor(exporter)
         self._propagator = TraceContextTextMapPropagator()
+        self._addresses: dict[str, tuple[str | None, int | None]] = {}
 
     # --- while the request runs -------------------------------------------------
 
@@ -192,6 +194,9 @@ class Tracing:
         status = Status(StatusCode.UNSET)
         if record.status >= 400:
             status = Status(StatusCode.ERROR, record.error_type or "error")
+        # What the answer says (model, usage, finish reasons, id): read once, on the server
+        # span and on the attempt that served it.
+        answer = self._answer_attributes(traced, record)
         on_end = self._processor.on_end
         on_end(
             ReadableSpan(
@@ -199,7 +204,7 @@ class Tracing:
                 context=server_context,
                 parent=parent,
                 resource=self._resource,
-                attributes=self._server_attributes(traced, record, trace, operation),
+                attributes=self._server_attributes(traced, record, trace, operation, answer),
                 events=[Event(e.name, e.attributes, e.at_ns) for e in spans.events],
                 kind=SpanKind.SERVER,
                 status=status,
@@ -212,7 +217,7 @@ class Tracing:
         for index, attempt in enumerate(spans.attempts):
             attributes = self._client_attributes(attempt, index, operation)
             if attempt is winner:
-                self._answer_attributes(traced, record, attributes)
+                attributes.update(answer)
             error = attempt.error
             on_end(
                 ReadableSpan(
@@ -239,6 +244,7 @@ class Tracing:
         record: SpendRecord,
         trace: RouteTrace | None,
         operation: str,
+        answer: dict[str, Any],
     ) -> Attributes:
         attributes: Attributes = {
             "gen_ai.operation.name": operation,
@@ -268,14 +274,13 @@ class Tracing:
             attributes["gateway.hedge"] = trace.hedge
         if record.error_type:
             attributes["error.type"] = record.error_type
-        self._answer_attributes(traced, record, attributes)
+        attributes.update(answer)
         if self.capture_content and body is not None:
             _content(body, traced, attributes)
         return attributes
 
-    def _answer_attributes(
-        self, traced: TracedRequest, record: SpendRecord, attributes: Attributes
-    ) -> None:
+    def _answer_attributes(self, traced: TracedRequest, record: SpendRecord) -> dict[str, Any]:
+        attributes: dict[str, Any] = {}
         if record.model:
             attributes["gen_ai.response.model"] = record.model
         if record.status < 400 or record.prompt_tokens or record.completion_tokens:
@@ -290,6 +295,7 @@ class Tracing:
             attributes["gen_ai.response.finish_reasons"] = reasons
         if response_id:
             attributes["gen_ai.response.id"] = response_id
+        return attributes
 
     def _client_attributes(self, attempt: AttemptSpan, index: int, operation: str) -> Attributes:
         attributes: Attributes = {
@@ -301,10 +307,9 @@ class Tracing:
             "gateway.attempt": index + 1,
         }
         if attempt.api_base:
-            address = urlsplit(attempt.api_base)
-            if address.hostname:
-                attributes["server.address"] = address.hostname
-                port = address.port or DEFAULT_PORTS.get(address.scheme)
+            host, port = self._address(attempt.api_base)
+            if host:
+                attributes["server.address"] = host
                 if port:
                     attributes["server.port"] = port
         if attempt.error is not None:
@@ -315,6 +320,16 @@ class Tracing:
         elif attempt.cancelled:
             attributes["error.type"] = "cancelled"
         return attributes
+
+    def _address(self, api_base: str) -> tuple[str | None, int | None]:
+        """An upstream's host and port (read once per api_base: a config names a few)."""
+        known = self._addresses.get(api_base)
+        if known is None:
+            address = urlsplit(api_base)
+            known = (address.hostname, address.port or DEFAULT_PORTS.get(address.scheme))
+            if len(self._addresses) < MAX_ADDRESSES:
+                self._addresses[api_base] = known
+        return known
 
     def shutdown(self) -> None:
         self._processor.shutdown()  # type: ignore[no-untyped-call]
