@@ -58,6 +58,7 @@ from gateway.observability.alerting.service import Alerting
 from gateway.observability.alerting.settings import alert_settings
 from gateway.observability.labels import MetricLabels
 from gateway.observability.metrics import Metrics
+from gateway.observability.recent import ActivitySummary, RecentActivity
 from gateway.observability.router_metrics import MetricsObserver
 from gateway.observability.status import RUN_DIR_ENV, RunDir, WorkerHeartbeat
 from gateway.observability.tracing import Tracing
@@ -112,6 +113,7 @@ def build_data_plane(
     responses: ResponsesState | None = None,
     routing_stats: RoutingStats | None = None,
     pins: PinStore | None = None,
+    activity: RecentActivity | None = None,
 ) -> DataPlane:
     """A data plane for ``config``. What must outlive a config reload (the cooldowns, the
     response cache, the key gate) is passed in; without it, fresh ones are made."""
@@ -141,6 +143,8 @@ def build_data_plane(
         observers.append(
             alerting.router_observer(config.deployments, _members_of(groups), cooldowns)
         )
+    if activity is not None:
+        observers.append(activity)
     observer = FanOutObserver(*observers)
     prices = PriceBook(config.deployments, load_shipped_prices())
     router = Router(
@@ -181,6 +185,7 @@ def build_data_plane(
         alerts=alerting.requests if alerting is not None else None,
         responses=_responses_state(responses, config),
         metric_labels=MetricLabels(groups.public_names(), wildcard_ids),
+        activity=activity,
     )
 
 
@@ -250,6 +255,8 @@ class GatewayApp:
         self._metrics: Metrics | None = None
         self._cooldowns: CooldownStore | None = None
         self._routing_stats: RoutingStats | None = None
+        # What each deployment did lately, for the console (outlives reloads).
+        self._activity = RecentActivity()
         self._pins: PinStore | None = None
         self._cache: ResponseCache | None = None
         self._gate: KeyGate | None = None
@@ -347,8 +354,17 @@ class GatewayApp:
         # The stored models join the file's before the first data plane is built.
         self._data = await reloader.start()
         config = reloader.config
+        run_dir = self._env.get(RUN_DIR_ENV)
         self._control = build_control_api(
-            ControlPlane(reloader, admin, shared.bus, shared.overrides, self._vault),
+            ControlPlane(
+                reloader,
+                admin,
+                shared.bus,
+                shared.overrides,
+                self._vault,
+                activity=self._own_activity,
+                run_dir=RunDir(run_dir) if run_dir else None,
+            ),
             version=_version(),
         )
         self._sync = ControlSync(
@@ -364,10 +380,12 @@ class GatewayApp:
         await shared.start()
         await self._sync.start()
         self._on_sighup(reloader)
-        run_dir = self._env.get(RUN_DIR_ENV)
         if run_dir:
             self._heartbeat = WorkerHeartbeat(
-                RunDir(run_dir), config.source, self._sample_dependencies(metrics)
+                RunDir(run_dir),
+                config.source,
+                self._sample_dependencies(metrics),
+                extra=lambda: {"activity": self._own_activity().to_json()},
             )
             self._heartbeat.start()
         log.info(
@@ -379,6 +397,10 @@ class GatewayApp:
                 "role": self._role,
             },
         )
+
+    def _own_activity(self) -> ActivitySummary:
+        stats = self._routing_stats
+        return self._activity.summary(stats.own_in_flight() if stats is not None else {})
 
     async def _announce(self, event: Invalidate) -> None:
         assert self._sync is not None
@@ -401,6 +423,7 @@ class GatewayApp:
             gate=self._gate,
             responses=self._responses,
             routing_stats=self._routing_stats,
+            activity=self._activity,
             pins=self._pins,
         )
 

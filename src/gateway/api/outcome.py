@@ -159,6 +159,8 @@ def record(plane: DataPlane, exchange: Exchange) -> None:
     )
     if plane.alerts is not None:
         plane.alerts.finished(exchange, spend, group, requested_group, deployment)
+    if plane.activity is not None:
+        plane.activity.finished(spend)
     if plane.cache is not None:
         plane.metrics.cache_lookup(exchange.cache_hit)
     if plane.events is not None:

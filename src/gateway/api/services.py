@@ -14,6 +14,7 @@ from gateway.ledger.service import SpendLedger
 from gateway.observability.alerting.request_alerts import RequestAlerts
 from gateway.observability.labels import MetricLabels
 from gateway.observability.metrics import Metrics
+from gateway.observability.recent import RecentActivity
 from gateway.observability.tracing import Tracing
 from gateway.observability.webhooks import EventSinks
 from gateway.router.router import Router
@@ -54,3 +55,5 @@ class DataPlane:
     metric_labels: MetricLabels = field(default_factory=lambda: MetricLabels((), WildcardIds(())))
     # /v1/models in Anthropic's shape, one body per id (for Anthropic clients).
     anthropic_models: dict[str, bytes] = field(default_factory=dict)
+    # What each deployment did lately, for the console's board (None: not kept).
+    activity: RecentActivity | None = None

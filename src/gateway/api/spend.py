@@ -45,6 +45,7 @@ GROUP_FIELDS = {
     GroupBy.TEAM: "team_id",
     GroupBy.MODEL: "model_group",
     GroupBy.PROVIDER: "provider",
+    GroupBy.DAY: "day",
 }
 
 
@@ -81,14 +82,14 @@ async def spend_report(plane: DataPlane, incoming: Incoming) -> None:
     raw_group = params.get("group_by")
     if not raw_group:
         raise InvalidRequest(
-            "Missing required parameter: 'group_by' (key, team, model or provider).",
+            "Missing required parameter: 'group_by' (key, team, model, provider or day).",
             param="group_by",
         )
     try:
         group_by = GroupBy(raw_group)
     except ValueError:
         raise InvalidRequest(
-            f"Invalid 'group_by': {raw_group!r}; expected key, team, model or provider.",
+            f"Invalid 'group_by': {raw_group!r}; expected key, team, model, provider or day.",
             param="group_by",
         ) from None
     end = _day(params, "end") or datetime.now(UTC).date()

@@ -210,6 +210,15 @@ class ControlStore:
             await self._bump(tx, KEYS)
             return docs, deleted_keys
 
+    async def team_list(self, *, offset: int, limit: int) -> tuple[list[str], int]:
+        """A page of team documents (ordered by id) and how many teams there are."""
+        async with self._db.read() as tx:
+            total = await tx.fetch("SELECT count(*) FROM gateway_teams")
+            rows = await tx.fetch(
+                "SELECT doc FROM gateway_teams ORDER BY team_id LIMIT ? OFFSET ?", limit, offset
+            )
+        return [str(r[0]) for r in rows], int(total[0][0])
+
     async def team_keys(self, team_id: str, limit: int) -> list[str]:
         async with self._db.read() as tx:
             rows = await tx.fetch(

@@ -7,6 +7,7 @@ the daily roll-ups, never the raw rows.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -79,12 +80,12 @@ class PostgresReader:
             " sum(cache_write_tokens) AS cache_write_tokens, sum(cost_usd) AS cost_usd,"
             " sum(unpriced_requests) AS unpriced_requests"
             f" FROM {rollup.table} WHERE day >= $1 AND day <= $2"
-            f" GROUP BY {rollup.column} ORDER BY sum(cost_usd) DESC, {rollup.column} LIMIT $3"
+            f" GROUP BY {rollup.column} ORDER BY {rollup.report_order} LIMIT $3"
         )
         rows = await self._fetch(sql, [query.start, query.end, query.limit])
         return [
             ReportRow(
-                group=row["grp"] or None,
+                group=_group_value(row["grp"]),
                 key_alias=row["key_alias"],
                 requests=int(row["requests"]),
                 failed_requests=int(row["failed_requests"]),
@@ -122,6 +123,13 @@ class PostgresReader:
             raise StoreUnavailable("the ledger schema is not in place yet") from exc
         except FAILURES as exc:
             raise StoreUnavailable(f"Postgres unavailable: {type(exc).__name__}") from exc
+
+
+def _group_value(value: Any) -> str | None:
+    """The dimension's value ('' stored for none); a day as ISO 8601."""
+    if isinstance(value, date):
+        return value.isoformat()
+    return value or None
 
 
 def _record(row: asyncpg.Record) -> SpendRecord:

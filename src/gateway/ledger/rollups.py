@@ -18,12 +18,20 @@ class Rollup:
     table: str
     column: str  # the dimension's column in spend_log and in the roll-up
 
+    @property
+    def report_order(self) -> str:
+        """Days in order; other dimensions by spend, largest first."""
+        return "day" if self.column == "day" else f"sum(cost_usd) DESC, {self.column}"
+
 
 ROLLUPS: dict[GroupBy, Rollup] = {
     GroupBy.KEY: Rollup("spend_daily_key", "key_hash"),
     GroupBy.TEAM: Rollup("spend_daily_team", "team_id"),
     GroupBy.MODEL: Rollup("spend_daily_model", "model_group"),
     GroupBy.PROVIDER: Rollup("spend_daily_provider", "provider"),
+    # Every request is in exactly one provider row per day (no provider: ''), so the
+    # provider roll-up summed per day is the day's total.
+    GroupBy.DAY: Rollup("spend_daily_provider", "day"),
 }
 
 MEASURES = (

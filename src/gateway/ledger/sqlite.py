@@ -228,7 +228,7 @@ class SqliteReader:
             " sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(cost_usd),"
             " sum(unpriced_requests), sum(cache_write_tokens)"
             f" FROM {rollup.table} WHERE day >= ? AND day <= ?"
-            f" GROUP BY {rollup.column} ORDER BY sum(cost_usd) DESC, {rollup.column} LIMIT ?"
+            f" GROUP BY {rollup.column} ORDER BY {rollup.report_order} LIMIT ?"
         )
         args = (query.start.isoformat(), query.end.isoformat(), query.limit)
         rows = await self._conn.run(lambda db: db.execute(sql, args).fetchall())

@@ -51,6 +51,7 @@ class GroupBy(StrEnum):
     TEAM = "team"
     MODEL = "model"
     PROVIDER = "provider"
+    DAY = "day"  # the UTC day itself: every request once per day, oldest day first
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,10 +104,19 @@ class RunDir:
 class WorkerHeartbeat:
     """Rewrites this worker's status file every few seconds, off the request path."""
 
-    def __init__(self, run_dir: RunDir, config_source: str, states: DependencyStates) -> None:
+    def __init__(
+        self,
+        run_dir: RunDir,
+        config_source: str,
+        states: DependencyStates,
+        *,
+        extra: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
         self._run_dir = run_dir
         self._config = config_source
         self._states = states
+        # More of this worker's state for readers of the run directory (the console).
+        self._extra = extra
         self._task: asyncio.Task[None] | None = None
         self._pid = os.getpid()
 
@@ -138,6 +147,7 @@ class WorkerHeartbeat:
                 "heartbeat": time.time(),
                 "config": self._config,
                 "dependencies": dict(self._states()),
+                **(self._extra() if self._extra is not None else {}),
             },
         )
 

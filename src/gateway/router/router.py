@@ -140,6 +140,11 @@ class Router:
     def strategies(self) -> Strategies:
         return self._strategies
 
+    def fallback_chain(self, group: str) -> tuple[str, ...]:
+        """The groups tried after ``group`` fails with a general error (no request's own
+        ``fallbacks``), as in force now."""
+        return self._chains.chain(group, FallbackKind.GENERAL, None)
+
     # --- entry points -------------------------------------------------------
 
     async def send(

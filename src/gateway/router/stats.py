@@ -122,6 +122,10 @@ class RoutingStats:
         fleet = self._fleet.get(deployment_id)
         return (own.in_flight if own else 0) + (fleet.in_flight if fleet else 0)
 
+    def own_in_flight(self) -> dict[str, int]:
+        """Requests this process has in flight, per deployment (the board adds workers up)."""
+        return {d: own.in_flight for d, own in self._local.items() if own.in_flight}
+
     def usage(self, deployment_id: str, now: float) -> tuple[int, int]:
         """Requests and tokens in the current minute, fleet-wide."""
         minute = int(now // WINDOW_S)

@@ -9,7 +9,7 @@ swaps, in one place.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,6 +18,8 @@ from gateway.api.services import DataPlane
 from gateway.config.model import GatewayConfig
 from gateway.ledger.control_store import ControlStore
 from gateway.ledger.vault import Vault
+from gateway.observability.recent import ActivitySummary
+from gateway.observability.status import RunDir
 from gateway.state.bus import EventBus
 from gateway.state.events import Event
 from gateway.state.guard import StateUnavailable
@@ -64,6 +66,10 @@ class ControlPlane:
     bus: EventBus
     overrides: FleetOverrides
     vault: Vault | None
+    # This process's recent activity per deployment (the board adds the serve's other
+    # workers from their status files in ``run_dir``).
+    activity: Callable[[], ActivitySummary] | None = None
+    run_dir: RunDir | None = None
 
     @property
     def auth(self) -> MasterKeyAuth:

@@ -161,8 +161,12 @@ async def list_keys(control: ControlPlane, request: AdminRequest) -> dict[str, A
     )
     keys = [VirtualKey.from_json(doc) for doc in docs]
     now = time.time()
+    if full:
+        # Each key's spend in its budget period, as /key/info gives it (a page is at most
+        # MAX_PAGE_SIZE keys: one indexed sum each).
+        described = [describe_key(k, now, spend=await _spend(control, k, now)) for k in keys]
     return {
-        "keys": [describe_key(k, now, spend=None) if full else k.key_hash for k in keys],
+        "keys": described if full else [k.key_hash for k in keys],
         "total_count": total,
         "current_page": page,
         "total_pages": (total + size - 1) // size,

@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.api.admin.context import ControlPlane
 from gateway.api.admin.keys import budget_zone, describe_key
-from gateway.api.admin.request import AdminRequest, text, text_list
+from gateway.api.admin.request import AdminRequest, text, text_list, whole_number
 from gateway.errors import InvalidRequest, ResourceNotFound
 from gateway.keys.directory import key_event_id, team_event_id
 from gateway.keys.durations import iso
@@ -26,6 +26,7 @@ from gateway.state.events import Invalidate, Scope
 MAX_TEAM_KEYS_SHOWN = 100
 MAX_DELETE = 100
 MAX_TEAM_ID_CHARS = 128
+MAX_TEAMS_PAGE = 100
 
 
 async def new(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
@@ -91,6 +92,23 @@ async def info(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
         "team_id": team_id,
         "team_info": describe_team(team, now, spend=await _spend(control, team, now)),
         "keys": [describe_key(VirtualKey.from_json(d), now, spend=None) for d in docs],
+    }
+
+
+async def list_teams(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
+    """Every team (by id), each with its spend in its budget period."""
+    request.only_params("page", "size")
+    params: dict[str, Any] = dict(request.params)
+    page = whole_number(params, "page", low=1, high=1_000_000, default=1)
+    size = whole_number(params, "size", low=1, high=MAX_TEAMS_PAGE, default=MAX_TEAMS_PAGE)
+    docs, total = await control.store.team_list(offset=(page - 1) * size, limit=size)
+    now = time.time()
+    teams = [Team.from_json(doc) for doc in docs]
+    return {
+        "teams": [describe_team(t, now, spend=await _spend(control, t, now)) for t in teams],
+        "total_count": total,
+        "current_page": page,
+        "total_pages": (total + size - 1) // size,
     }
 
 

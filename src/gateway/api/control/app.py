@@ -24,10 +24,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from gateway.api.admin import audit, catalog, keys, overrides, reload, teams
+from gateway.api.admin import audit, board, catalog, keys, overrides, reload, teams
 from gateway.api.admin.context import ControlPlane
 from gateway.api.admin.request import AdminRequest, query_params
 from gateway.api.auth import Actor
+from gateway.api.control.console import CONSOLE_ASSETS, CONSOLE_PAGE, console_router
 from gateway.api.control.docs import DOCS_ASSETS, DOCS_PAGES, docs_router
 from gateway.api.control.errors import error_body_bytes, install_error_handlers, request_id_of
 from gateway.api.control.inference_docs import SECURITY_SCHEMES, inference_paths
@@ -111,6 +112,8 @@ class Route:
     body: bool = False  # POST/PUT/DELETE with a JSON object body
     # The body's model, for the document (None: described as a JSON object).
     model: type[BaseModel] | None = None
+    # The answer's model, for the document (None: described as a JSON object).
+    response: type[BaseModel] | None = None
 
 
 ROUTES: tuple[Route, ...] = (
@@ -129,6 +132,16 @@ ROUTES: tuple[Route, ...] = (
         "End an override early", "overrides", body=True, model=overrides.OverrideDelete,
     ),
     Route("GET", "/admin/audit", audit.list_audit, "The audit trail", "audit"),
+    Route(
+        "GET", "/admin/board", board.board,
+        "Every model group and deployment: state, recent success and latency, fallbacks",
+        "board", response=board.Board,
+    ),
+    Route(
+        "GET", "/admin/failures", board.failures,
+        "The last failed attempts and requests, and whether a fallback rescued them",
+        "board", response=board.Failures,
+    ),
     Route("POST", "/key/generate", keys.generate, "Create a virtual key", "keys", body=True),
     Route("POST", "/key/update", keys.update, "Change a key", "keys", body=True),
     Route("POST", "/key/delete", keys.delete, "Delete keys", "keys", body=True),
@@ -143,6 +156,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/team/update", teams.update, "Change a team", "teams", body=True),
     Route("POST", "/team/delete", teams.delete, "Delete teams", "teams", body=True),
     Route("GET", "/team/info", teams.info, "A team, its limits and spend", "teams"),
+    Route("GET", "/team/list", teams.list_teams, "List teams with their spend", "teams"),
     Route("POST", "/model/new", catalog.new, "Add a runtime model", "models", body=True),
     Route("POST", "/model/update", catalog.update, "Change a runtime model", "models", body=True),
     Route("POST", "/model/delete", catalog.delete, "Delete a runtime model", "models", body=True),
@@ -185,6 +199,7 @@ def build_control_api(control: ControlPlane, version: str) -> FastAPI:
     router.add_api_route(OPENAPI_PATH, openapi_document, methods=["GET"], include_in_schema=False)
     app.include_router(router)
     app.include_router(docs_router())
+    app.include_router(console_router())
     return app
 
 
@@ -194,7 +209,8 @@ MISSING_PATH_PART = {
 }
 # Paths the control API answers (GatewayApp sends them here; the rest is the data plane's).
 STATIC_PATHS = frozenset(
-    {route.path for route in ROUTES if "{" not in route.path} | {OPENAPI_PATH, *DOCS_PAGES}
+    {route.path for route in ROUTES if "{" not in route.path}
+    | {OPENAPI_PATH, *DOCS_PAGES, CONSOLE_PAGE, CONSOLE_PAGE + "/"}
 )
 OVERRIDES_PREFIX = "/admin/overrides/"
 KEY_PREFIX = "/key/"
@@ -206,6 +222,7 @@ def is_control_path(path: str) -> bool:
         path in STATIC_PATHS
         or path.startswith(OVERRIDES_PREFIX)
         or path.startswith(DOCS_ASSETS)
+        or path.startswith(CONSOLE_ASSETS)
         or (path.startswith(KEY_PREFIX) and path.endswith(REGENERATE_SUFFIX))
     )
 
@@ -275,7 +292,8 @@ def _json_object(raw: bytes) -> dict[str, Any]:
 
 def _described(route: Route) -> dict[str, Any]:
     """What FastAPI cannot see in the endpoint's signature: the path's variable part (read
-    by the handler) and the JSON body (read by the resource's own field checks)."""
+    by the handler), the JSON body (read by the resource's own field checks) and the
+    answer's model (the handler returns plain JSON)."""
     extra: dict[str, Any] = {}
     names = re.findall(r"{(\w+)(?::path)?}", route.path)
     if names:
@@ -283,10 +301,17 @@ def _described(route: Route) -> dict[str, Any]:
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in names
         ]
+    if route.response is not None:
+        extra["responses"] = {
+            "200": {
+                "description": "Successful Response",
+                "content": {"application/json": {"schema": _schema(route.response)}},
+            }
+        }
     if route.body:
         schema: dict[str, Any] = {"type": "object"}
         if route.model is not None:
-            schema = route.model.model_json_schema()
+            schema = _schema(route.model)
         extra["requestBody"] = {
             "required": route.model is not None and bool(schema.get("required")),
             "content": {"application/json": {"schema": schema}},
@@ -294,11 +319,24 @@ def _described(route: Route) -> dict[str, Any]:
     return extra
 
 
+# Models nested in the routes' bodies and answers, for the document's components.
+_NESTED: dict[str, Any] = {}
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON Schema with its nested models as document components."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    _NESTED.update(schema.pop("$defs", {}))
+    return schema
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         document = app.openapi()
         components = document.setdefault("components", {})
-        components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        schemas = components.setdefault("schemas", {})
+        schemas.update(_NESTED)
+        schemas["Error"] = ERROR_SCHEMA
         components["securitySchemes"] = SECURITY_SCHEMES
         document["security"] = [{"bearer": []}]
         document["paths"] = {**inference_paths(), **document["paths"]}

@@ -42,7 +42,7 @@ MEDIA_TYPES = {
 }
 
 
-def _ours(name: str) -> Traversable:
+def ours(name: str) -> Traversable:
     return resources.files("gateway.api.control") / "static" / name
 
 
@@ -52,8 +52,8 @@ def _vendored(name: str) -> Traversable:
 
 # Asset name -> where it is read from: a fixed list, so no path can reach another file.
 ASSETS: dict[str, Traversable] = {
-    "docs.js": _ours("docs.js"),
-    "docs.css": _ours("docs.css"),
+    "docs.js": ours("docs.js"),
+    "docs.css": ours("docs.css"),
     "swagger-ui-bundle.js": _vendored("swagger-ui-bundle.js"),
     "swagger-ui.css": _vendored("swagger-ui.css"),
     "redoc.standalone.js": _vendored("redoc.standalone.js"),
@@ -74,7 +74,7 @@ def docs_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     # Read once: a few MB, served from memory.
     assets = {name: _read(file, name) for name, file in ASSETS.items()}
-    pages = {path: _read(_ours(name), name) for path, name in DOCS_PAGES.items()}
+    pages = {path: _read(ours(name), name) for path, name in DOCS_PAGES.items()}
 
     async def asset(name: str) -> Response:
         content = assets.get(name)
