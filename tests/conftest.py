@@ -23,8 +23,8 @@ from support.gateway_process import GatewayProcess, StartGateway
 from support.mock_upstream import MockUpstream
 
 # The spend ledger's fixtures (a Postgres database per session): ledger_database, ledger_db;
-# the mock Anthropic server's: anthropic_server, claude.
-pytest_plugins = ["support.ledger", "support.anthropic_fixtures"]
+# the mock Anthropic server's: anthropic_server, claude; a browser (module-scoped).
+pytest_plugins = ["support.ledger", "support.anthropic_fixtures", "support.browser"]
 
 
 @pytest.fixture(scope="session")

@@ -5,70 +5,28 @@ URLs, and Swagger UI and ReDoc render every admin route. Screenshots are kept as
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import pytest
-from playwright.sync_api import Browser, Page, Request, sync_playwright
+from playwright.sync_api import Browser
 
 from gateway.api.control.app import ROUTES
+from support.browser import artifacts, needs_chromium, watched_page
 from support.gateway_process import GatewayProcess
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason="chromium is not installed (.ci/run installs it)"
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield launched
-        launched.close()
-
-
-def artifacts(tmp_path: Path) -> Path:
-    base = os.environ.get("GATEWAY_TEST_ARTIFACTS")
-    folder = Path(base) if base else tmp_path / "artifacts"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def watched_page(
-    browser: Browser, gateway: GatewayProcess
-) -> tuple[Page, list[str], list[str], list[str]]:
-    """A page whose requests are all recorded (any to another origin is refused), and
-    its script errors."""
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    origin = urlsplit(gateway.base_url).netloc
-    requested: list[str] = []
-    foreign: list[str] = []
-
-    def route(handle: object, request: Request) -> None:
-        requested.append(request.url)
-        if urlsplit(request.url).netloc != origin:
-            foreign.append(request.url)
-            handle.abort()  # type: ignore[attr-defined]
-        else:
-            handle.continue_()  # type: ignore[attr-defined]
-
-    page.route("**/*", route)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return page, requested, foreign, errors
+pytestmark = needs_chromium
 
 
 def test_swagger_ui_and_redoc_render_offline_after_signing_in(
     browser: Browser, gateway: GatewayProcess, tmp_path: Path
 ) -> None:
     folder = artifacts(tmp_path)
-    page, requested, foreign, errors = watched_page(browser, gateway)
+    watched = watched_page(browser, gateway.base_url)
+    page, requested, foreign, errors = (
+        watched.page,
+        watched.requested,
+        watched.foreign,
+        watched.errors,
+    )
     response = page.goto(f"{gateway.base_url}/docs")
     assert response is not None and response.status == 200
     csp = response.headers["content-security-policy"]

@@ -15,6 +15,7 @@ them up, so the board counts the whole serve whichever worker answers it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import deque
@@ -205,7 +206,9 @@ def merged(own: ActivitySummary, others: Iterable[Mapping[str, Any]]) -> Activit
             latencies.setdefault(name, []).extend(float(ms) for ms in raw.get("latencies_ms", ()))
         for name, count in (other.get("in_flight") or {}).items():
             in_flight[name] = in_flight.get(name, 0) + int(count)
-        failures.extend(Failure(**raw) for raw in other.get("failures", ()))
+        for raw in other.get("failures", ()):
+            with contextlib.suppress(TypeError):  # a worker of another version: skipped
+                failures.append(Failure(**raw))
     failures.sort(key=lambda f: f.at, reverse=True)
     deployments = {
         name: DeploymentActivity(served.get(name, 0), failed.get(name, 0), tuple(values))

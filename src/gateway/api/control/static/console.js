@@ -105,7 +105,8 @@
   function usd(value) {
     if (value === null || value === undefined) return "—";
     if (value === 0) return "$0";
-    return value < 0.01 ? "$" + value.toPrecision(3) : "$" + value.toFixed(2);
+    // Cents for dollars and more; three significant digits below (a request costs little).
+    return value < 1 ? "$" + value.toPrecision(3) : "$" + value.toFixed(2);
   }
 
   function percent(share) {
@@ -173,8 +174,9 @@
     return line;
   }
 
-  async function loadBoard() {
+  async function loadBoard(stale) {
     const board = await call("GET", "/admin/board");
+    if (stale && stale()) return;
     groups = board.groups;
     $("board-scope").textContent =
       "The last " + Math.round(board.window_seconds / 60) + " minutes, counted over " +
@@ -224,13 +226,14 @@
     if (names.includes(chosen)) select.value = chosen;
   }
 
-  async function loadOverrides() {
-    if (groups.length === 0) await loadBoard();
+  async function loadOverrides(stale) {
+    if (groups.length === 0) await loadBoard(stale);
     fillGroups();
     const [overrides, audit] = await Promise.all([
       call("GET", "/admin/overrides"),
       call("GET", "/admin/audit?limit=50"),
     ]);
+    if (stale && stale()) return;
     const rows = overrides.data.map((o) =>
       el(
         "tr",
@@ -335,11 +338,12 @@
     table($("key-list"), ["Alias", "Key", "Team", "Models", "Spend", "State", ""], rows, query ? "No key matches." : "No key yet.");
   }
 
-  async function loadKeys() {
+  async function loadKeys(stale) {
     const [page, teams] = await Promise.all([
       call("GET", "/key/list?return_full_object=true&size=100"),
       call("GET", "/team/list"),
     ]);
+    if (stale && stale()) return;
     keys = page.keys;
     $("key-count").textContent =
       page.total_count > keys.length ? "The first " + keys.length + " of " + page.total_count + " keys." : page.total_count + " keys.";
@@ -461,17 +465,18 @@
       all.push(byDay.get(name) || { day: name, cost_usd: 0, requests: 0 });
     }
     const most = Math.max(...all.map((r) => r.cost_usd), 1e-12);
-    const step = 400 / all.length;
+    const margin = 18; // room for the first and last day's tick label
+    const step = (400 - 2 * margin) / all.length;
     const chart = svg("svg", { viewBox: "0 0 400 170", role: "img", "aria-label": "spend by day" });
     all.forEach((row, i) => {
       const height = row.cost_usd > 0 ? Math.max(1, (row.cost_usd / most) * 130) : 0;
       const bar = svg("g", { class: "bar", "data-label": row.day, "data-cost": row.cost_usd, "data-requests": row.requests });
       bar.append(
-        svg("rect", { x: i * step + step * 0.15, y: 140 - height, width: step * 0.7, height: height, rx: 1 }),
+        svg("rect", { x: margin + i * step + step * 0.15, y: 140 - height, width: step * 0.7, height: height, rx: 1 }),
         svg("title", {}, row.day + ": " + usd(row.cost_usd) + ", " + row.requests + " requests")
       );
       if (all.length <= 10 || i % Math.ceil(all.length / 7) === 0) {
-        bar.append(svg("text", { x: i * step + step / 2, y: 158, class: "tick" }, row.day.slice(5)));
+        bar.append(svg("text", { x: margin + i * step + step / 2, y: 158, class: "tick" }, row.day.slice(5)));
       }
       chart.append(bar);
     });
@@ -482,7 +487,7 @@
     return text.length > most ? text.slice(0, most - 1) + "…" : text;
   }
 
-  async function loadSpend() {
+  async function loadSpend(stale) {
     const count = Number($("spend-days").value);
     const end = new Date();
     const start = new Date(end.getTime() - (count - 1) * 86400000);
@@ -490,12 +495,14 @@
     const [byDay, byModel, byKey, byTeam] = await Promise.all(
       ["day", "model", "key", "team"].map((by) => call("GET", "/spend/report?group_by=" + by + range))
     );
+    if (stale && stale()) return;
     const cost = byDay.data.reduce((sum, r) => sum + r.cost_usd, 0);
     const requests = byDay.data.reduce((sum, r) => sum + r.requests, 0);
     const unpriced = byDay.data.reduce((sum, r) => sum + r.unpriced_requests, 0);
     const total = $("spend-total");
     total.setAttribute("data-cost", String(cost));
     total.setAttribute("data-requests", String(requests));
+    total.setAttribute("data-days", String(count));
     total.textContent =
       usd(cost) + " over " + requests + " requests, " + byDay.start + " to " + byDay.end + " (UTC days)" +
       (unpriced ? "; " + unpriced + " requests had no known price" : "") + ".";
@@ -514,8 +521,9 @@
     return cell(el("span", { class: "badge down", text: "failed" }));
   }
 
-  async function loadFailures() {
+  async function loadFailures(stale) {
     const failures = await call("GET", "/admin/failures?limit=100");
+    if (stale && stale()) return;
     const rows = failures.data.map((f) =>
       el(
         "tr",
@@ -537,13 +545,21 @@
 
   const VIEWS = { board: loadBoard, overrides: loadOverrides, keys: loadKeys, spend: loadSpend, failures: loadFailures };
 
+  // Each refresh supersedes the ones still waiting for the gateway: only the latest
+  // one draws (a slow answer for the previous tab or range never overwrites a newer one).
+  let generation = 0;
+
   async function refresh() {
     clearTimeout(timer);
     const view = current;
+    const mine = ++generation;
+    const stale = () => mine !== generation;
     try {
-      await VIEWS[view]();
-      if (view === current) $("status").textContent = "Updated " + new Date().toLocaleTimeString([], { hour12: false });
+      await VIEWS[view](stale);
+      if (stale()) return;
+      $("status").textContent = "Updated " + new Date().toLocaleTimeString([], { hour12: false });
     } catch (problem) {
+      if (stale()) return;
       if (problem.status === 401 || problem.status === 403) {
         signOut(problem.message);
         return;
