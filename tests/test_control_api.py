@@ -106,3 +106,21 @@ def test_every_documented_route_is_served(gateway: GatewayProcess, http: httpx.C
             assert response.status_code not in (404, 405), (method, path, response.text)
             checked += 1
     assert checked >= 12
+
+
+def test_one_auth_policy_on_every_admin_route(gateway: GatewayProcess, http: httpx.Client) -> None:
+    """No key: 401; a virtual key without management rights: 403; a management key: served
+    (spend, cache and health included, which took the master key only before)."""
+    with Admin(gateway) as admin:
+        user = admin.generate_key(key_alias="policy-user")["key"]
+        manager = admin.generate_key(key_alias="policy-manager", key_type="management")["key"]
+    for route in ROUTES:
+        path = route.path.replace("{group:path}", "chat").replace("{key:path}", "sk-x")
+        anonymous = http.request(route.method, path, json={})
+        assert anonymous.status_code == 401, (route.path, anonymous.text)
+        refused = http.request(route.method, path, headers=bearer(user), json={})
+        assert refused.status_code == 403, (route.path, refused.text)
+        assert refused.json()["error"]["code"] == "not_an_admin_key"
+    for path in ("/spend/report?group_by=day", "/spend/logs", "/health", "/admin/board"):
+        answer = http.get(path, headers=bearer(manager))
+        assert answer.status_code == 200, (path, answer.text)

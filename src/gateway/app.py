@@ -93,7 +93,10 @@ LOOKUP_STATEMENT_TIMEOUT_S = 2.0
 RESPONSES_CONNECTIONS = 4
 RESPONSES_STATEMENT_TIMEOUT_S = 5.0
 # Paths a control-only process still serves from the data plane's table.
-CONTROL_DATA_PATHS = ("/spend/", "/metrics", "/health", "/cache/")
+CONTROL_DATA_PATHS = ("/metrics",)
+# Control routes a data-only process serves too: its own response cache and the health
+# checks its serve runs (spend reports and changes are the control process's).
+DATA_CONTROL_PATHS = ("/cache/", "/health")
 
 
 def build_data_plane(
@@ -285,8 +288,14 @@ class GatewayApp:
             assert self._data is not None
             path: str = scope["path"]
             if is_control_path(path):
-                if self._control is not None and self._role != "data":
+                if self._control is not None and (
+                    self._role != "data" or path.startswith(DATA_CONTROL_PATHS)
+                ):
                     await self._control(scope, receive, send)
+                elif path.startswith("/spend/"):
+                    await send_not_served(
+                        scope, send, "Spend reports are served by the control process."
+                    )
                 else:
                     await send_not_served(
                         scope, send, "The admin API is served by the control process."
@@ -294,10 +303,6 @@ class GatewayApp:
             elif self._role == "control" and not path.startswith(CONTROL_DATA_PATHS):
                 await send_not_served(
                     scope, send, "This process serves the control plane only (--role control)."
-                )
-            elif self._role == "data" and path.startswith("/spend/"):
-                await send_not_served(
-                    scope, send, "Spend reports are served by the control process."
                 )
             else:
                 await self._data(scope, receive, send)

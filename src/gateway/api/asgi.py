@@ -13,9 +13,7 @@ from functools import partial
 from urllib.parse import unquote
 
 from gateway.api.access import visible
-from gateway.api.cache_admin import cache_delete, cache_flushall, cache_ping
 from gateway.api.errors import error_body, error_headers, error_status
-from gateway.api.health_route import deployment_health
 from gateway.api.http import (
     JSON_HEADERS,
     ClientGone,
@@ -37,7 +35,6 @@ from gateway.api.responses import handle_responses
 from gateway.api.responses_stored import PREFIXES as STORED_RESPONSES
 from gateway.api.responses_stored import handle_stored_response
 from gateway.api.services import DataPlane
-from gateway.api.spend import spend_logs, spend_report
 from gateway.errors import (
     GatewayError,
     InternalError,
@@ -93,13 +90,7 @@ class DataPlaneApp:
             "/models": _list_models,
             "/metrics": serve_metrics,
             "/metrics/": serve_metrics,
-            "/health": deployment_health,
-            "/spend/logs": spend_logs,
-            "/spend/report": spend_report,
         }
-        self._get["/cache/ping"] = cache_ping
-        self._post["/cache/flushall"] = cache_flushall
-        self._post["/cache/delete"] = cache_delete
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived = time.monotonic()

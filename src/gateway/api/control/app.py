@@ -24,7 +24,18 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from gateway.api.admin import audit, board, catalog, keys, overrides, reload, teams
+from gateway.api.admin import (
+    audit,
+    board,
+    cache,
+    catalog,
+    health,
+    keys,
+    overrides,
+    reload,
+    spend,
+    teams,
+)
 from gateway.api.admin.context import ControlPlane
 from gateway.api.admin.request import AdminRequest, query_params
 from gateway.api.auth import Actor
@@ -90,16 +101,19 @@ async def require_admin(request: Request) -> Actor:
 AdminActor = Annotated[Actor, Depends(require_admin)]
 
 
-async def require_docs_reader(request: Request) -> Actor:
-    """The API's description: an admin key, or anyone when no master key is set (then the
-    gateway serves every caller anyway)."""
+async def require_operator(request: Request) -> Actor:
+    """The same policy for the routes that read or tidy what the data plane serves (spend,
+    the response cache, deployment health, the API's description): an admin key, or anyone
+    when no master key is set, since the gateway then serves every caller anyway (keys,
+    teams and overrides still need the master key to exist)."""
     control: ControlPlane = request.app.state.control
     if not control.auth.enabled:
         return Actor("anonymous", master=False)
     return await require_admin(request)
 
 
-DocsReader = Annotated[Actor, Depends(require_docs_reader)]
+OperatorActor = Annotated[Actor, Depends(require_operator)]
+DocsReader = OperatorActor
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +128,8 @@ class Route:
     model: type[BaseModel] | None = None
     # The answer's model, for the document (None: described as a JSON object).
     response: type[BaseModel] | None = None
+    # Served to anyone when no master key is set (``require_operator``).
+    open_without_master_key: bool = False
 
 
 ROUTES: tuple[Route, ...] = (
@@ -164,6 +180,32 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST", "/config/reload", reload.reload_config, "Reload the config file", "config",
         body=True, model=reload.ReloadBody,
+    ),
+    Route(
+        "GET", "/spend/logs", spend.spend_logs, "Spend rows, newest first, a page at a time",
+        "spend", open_without_master_key=True,
+    ),
+    Route(
+        "GET", "/spend/report", spend.spend_report,
+        "Spend summed by key, team, model group, provider or day", "spend",
+        open_without_master_key=True,
+    ),
+    Route(
+        "GET", "/cache/ping", cache.cache_ping, "Whether the response cache answers", "cache",
+        open_without_master_key=True,
+    ),
+    Route(
+        "POST", "/cache/flushall", cache.cache_flushall, "Drop every cached answer", "cache",
+        open_without_master_key=True,
+    ),
+    Route(
+        "POST", "/cache/delete", cache.cache_delete, "Drop cached answers by key", "cache",
+        body=True, open_without_master_key=True,
+    ),
+    Route(
+        "GET", "/health", health.deployment_health,
+        "The latest background deployment checks (never a live call)", "health",
+        open_without_master_key=True,
     ),
 )  # fmt: skip
 
@@ -237,41 +279,53 @@ async def send_not_served(scope: Scope, send: Send, message: str) -> None:
 
 
 def _endpoint(control: ControlPlane, route: Route) -> Callable[..., Awaitable[Any]]:
-    handler = route.handler
+    if route.open_without_master_key:
 
-    async def endpoint(request: Request, actor: AdminActor) -> Response:
-        request_id = request_id_of(request)
-        scope = request.scope
-        headers = read_headers(scope)
-        body: dict[str, Any] = {}
-        if route.body:
-            body = _json_object(
-                await read_body(request.receive, MAX_BODY_BYTES, headers.content_length)
-            )
-        path_arg = next(iter(request.path_params.values()), "")
-        if request.path_params and not path_arg.strip("/"):
-            raise RouteNotFound(MISSING_PATH_PART[next(iter(request.path_params))])
-        incoming = Incoming(scope, headers, request_id, 0.0, request.receive, _no_send)
-        admin_request = AdminRequest(
-            incoming, actor, path_arg, query_params(scope.get("query_string", b"")), body
-        )
-        try:
-            answer = await handler(control, admin_request)
-        except (GatewayError, ClientGone):
-            raise
-        except Exception as exc:
-            # Logged here with its traceback; the caller gets the gateway's error shape.
-            log.exception("admin request failed", extra={"request_id": request_id})
-            raise InternalError("The admin request failed; see the gateway's logs.") from exc
-        return Response(
-            orjson.dumps(answer),
-            media_type="application/json",
-            headers={"x-request-id": request_id},
-        )
+        async def operator_endpoint(request: Request, actor: OperatorActor) -> Response:
+            return await _serve(control, route, request, actor)
 
+        endpoint = operator_endpoint
+    else:
+
+        async def admin_endpoint(request: Request, actor: AdminActor) -> Response:
+            return await _serve(control, route, request, actor)
+
+        endpoint = admin_endpoint
     endpoint.__name__ = f"{route.method.lower()}_{route.path.strip('/').replace('/', '_')}"
     endpoint.__doc__ = route.summary
     return endpoint
+
+
+async def _serve(control: ControlPlane, route: Route, request: Request, actor: Actor) -> Response:
+    handler = route.handler
+    request_id = request_id_of(request)
+    scope = request.scope
+    headers = read_headers(scope)
+    body: dict[str, Any] = {}
+    if route.body:
+        body = _json_object(
+            await read_body(request.receive, MAX_BODY_BYTES, headers.content_length)
+        )
+    path_arg = next(iter(request.path_params.values()), "")
+    if request.path_params and not path_arg.strip("/"):
+        raise RouteNotFound(MISSING_PATH_PART[next(iter(request.path_params))])
+    incoming = Incoming(scope, headers, request_id, 0.0, request.receive, _no_send)
+    admin_request = AdminRequest(
+        incoming, actor, path_arg, query_params(scope.get("query_string", b"")), body
+    )
+    try:
+        answer = await handler(control, admin_request)
+    except (GatewayError, ClientGone):
+        raise
+    except Exception as exc:
+        # Logged here with its traceback; the caller gets the gateway's error shape.
+        log.exception("admin request failed", extra={"request_id": request_id})
+        raise InternalError("The admin request failed; see the gateway's logs.") from exc
+    return Response(
+        orjson.dumps(answer),
+        media_type="application/json",
+        headers={"x-request-id": request_id},
+    )
 
 
 async def _no_send(message: Any) -> None:

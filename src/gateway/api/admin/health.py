@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from gateway.api.http import JSON_HEADERS, Incoming, send_bytes
-from gateway.api.services import DataPlane
+from gateway.api.admin.context import ControlPlane
+from gateway.api.admin.request import AdminRequest
 from gateway.observability.status import read_json
 
 
-async def deployment_health(plane: DataPlane, request: Incoming) -> None:
-    plane.auth.check(request.headers)
+async def deployment_health(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
+    plane = control.runtime.plane
     body: dict[str, Any]
     if plane.health_checks_file is None:
         body = {
@@ -40,9 +38,4 @@ async def deployment_health(plane: DataPlane, request: Incoming) -> None:
             "healthy_endpoints": healthy,
             "unhealthy_endpoints": unhealthy,
         }
-    await send_bytes(
-        request.send,
-        200,
-        orjson.dumps(body),
-        [*JSON_HEADERS, (b"x-request-id", request.request_id.encode())],
-    )
+    return body

@@ -1,11 +1,12 @@
 """Control-plane reads of the spend ledger: ``GET /spend/logs`` and ``GET /spend/report``.
 
-Both need the master key. ``/spend/logs`` lists raw rows newest first, filtered
-by key hash, team, model group and time range, a page at a time (``limit``,
-then ``cursor`` = the previous page's ``next_cursor``). ``/spend/report``
-sums the daily roll-ups over whole UTC days, grouped by key, team, model or
-provider. Reads run on the ledger's own connections under a statement timeout,
-so a heavy report cannot slow the writer. Bad parameters get a 400 naming them.
+Both need an admin key (anyone may call them when no master key is set).
+``/spend/logs`` lists raw rows newest first, filtered by key hash, team, model group
+and time range, a page at a time (``limit``, then ``cursor`` = the previous page's
+``next_cursor``). ``/spend/report`` sums the daily roll-ups over whole UTC days, grouped
+by key, team, model group, provider or day. Reads run on the ledger's own connections
+under a statement timeout, so a heavy report cannot slow the writer. Bad parameters get
+a 400 naming them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import base64
 import binascii
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 
-from gateway.api.http import JSON_HEADERS, Incoming, send_bytes
-from gateway.api.services import DataPlane
+from gateway.api.admin.context import ControlPlane
+from gateway.api.admin.request import AdminRequest
 from gateway.errors import DeadlineExceeded, InvalidRequest, StorageUnavailable
 from gateway.ledger.record import SpendRecord
 from gateway.ledger.store import (
@@ -49,9 +49,8 @@ GROUP_FIELDS = {
 }
 
 
-async def spend_logs(plane: DataPlane, incoming: Incoming) -> None:
-    plane.auth.check(incoming.headers)
-    params = _params(incoming, LOG_PARAMS)
+async def spend_logs(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
+    params = _params(request, LOG_PARAMS)
     start = _instant(params, "start")
     end = _instant(params, "end")
     if start is not None and end is not None and end <= start:
@@ -66,19 +65,17 @@ async def spend_logs(plane: DataPlane, incoming: Incoming) -> None:
         after=_cursor(params.get("cursor")),
     )
     try:
-        page = await plane.ledger.reader.logs(query)
+        page = await control.runtime.plane.ledger.reader.logs(query)
     except (StoreUnavailable, ReadTimedOut) as exc:
         raise _read_failed(exc) from exc
-    body = {
+    return {
         "data": [_log_row(r) for r in page.rows],
         "next_cursor": _encode_cursor(page.next) if page.next is not None else None,
     }
-    await _send_json(incoming, body)
 
 
-async def spend_report(plane: DataPlane, incoming: Incoming) -> None:
-    plane.auth.check(incoming.headers)
-    params = _params(incoming, REPORT_PARAMS)
+async def spend_report(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
+    params = _params(request, REPORT_PARAMS)
     raw_group = params.get("group_by")
     if not raw_group:
         raise InvalidRequest(
@@ -103,29 +100,23 @@ async def spend_report(plane: DataPlane, incoming: Incoming) -> None:
     limit = _limit(params, DEFAULT_REPORT_LIMIT, MAX_REPORT_LIMIT)
     query = ReportQuery(group_by, start, end, limit)
     try:
-        rows = await plane.ledger.reader.report(query)
+        rows = await control.runtime.plane.ledger.reader.report(query)
     except (StoreUnavailable, ReadTimedOut) as exc:
         raise _read_failed(exc) from exc
-    body = {
+    return {
         "group_by": group_by.value,
         "start": start.isoformat(),
         "end": end.isoformat(),
         "data": [_report_row(group_by, r) for r in rows],
     }
-    await _send_json(incoming, body)
 
 
 # --- parameters -----------------------------------------------------------------------
 
 
-def _params(incoming: Incoming, allowed: frozenset[str]) -> dict[str, str]:
-    raw: bytes = incoming.scope.get("query_string", b"")
-    try:
-        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except UnicodeDecodeError:
-        raise InvalidRequest("The query string is not valid UTF-8.") from None
-    params: dict[str, str] = {}
-    for name, value in pairs:
+def _params(request: AdminRequest, allowed: frozenset[str]) -> dict[str, str]:
+    """The query's parameters (each once: the request reader refuses repeats), all known."""
+    for name in request.params:
         if name not in allowed:
             raise InvalidRequest(
                 f"Unknown query parameter {name!r}; expected one of: "
@@ -133,10 +124,7 @@ def _params(incoming: Incoming, allowed: frozenset[str]) -> dict[str, str]:
                 + ".",
                 param=name,
             )
-        if name in params:
-            raise InvalidRequest(f"Query parameter {name!r} is given twice.", param=name)
-        params[name] = value
-    return params
+    return request.params
 
 
 def _limit(params: dict[str, str], default: int, most: int) -> int:
@@ -257,12 +245,3 @@ def _report_row(group_by: GroupBy, row: ReportRow) -> dict[str, Any]:
         unpriced_requests=row.unpriced_requests,
     )
     return out
-
-
-async def _send_json(incoming: Incoming, body: dict[str, Any]) -> None:
-    await send_bytes(
-        incoming.send,
-        200,
-        orjson.dumps(body),
-        [*JSON_HEADERS, (b"x-request-id", incoming.request_id.encode())],
-    )
