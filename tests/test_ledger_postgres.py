@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from support.clients import async_sdk_client
 from support.configs import CHAT, EMBED, MASTER_KEY, TEXT
 from support.gateway_process import StartGateway
 from support.ledger import (
+    execute,
     fetch,
     rollups_match_rows,
     row_count,
@@ -227,6 +229,24 @@ async def test_spend_logs_pages_through_every_row_and_the_report_sums_the_rollup
         assert [r["provider"] for r in providers["data"]] == ["openai"]
         teams = (await http.get("/spend/report", params={"group_by": "team"})).json()
         assert [(r["team_id"], r["requests"]) for r in teams["data"]] == [(None, 11)]
+        # By day: every request once per UTC day, oldest day first (an earlier day's
+        # roll-up put in place as the writer would have left it).
+        today = datetime.now(UTC).date()
+        earlier = today - timedelta(days=3)
+        await execute(
+            ledger_db,
+            "INSERT INTO spend_daily_provider (day, provider, requests, failed_requests,"
+            " prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, cost_usd,"
+            " unpriced_requests) VALUES ($1, 'anthropic', 2, 1, 20, 10, 0, 0, 0.5, 0)",
+            earlier,
+        )
+        days = (await http.get("/spend/report", params={"group_by": "day"})).json()["data"]
+        assert [(r["day"], r["requests"], r["failed_requests"]) for r in days] == [
+            (earlier.isoformat(), 2, 1),
+            (today.isoformat(), 11, 0),
+        ]
+        assert days[1]["cost_usd"] == sum(r["cost_usd"] for r in report["data"])
+        assert days[0]["cost_usd"] == 0.5
 
 
 async def test_spend_endpoints_need_the_master_key_and_reject_bad_input(

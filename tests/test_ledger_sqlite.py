@@ -11,6 +11,7 @@ import asyncio
 import sqlite3
 import time
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -82,6 +83,12 @@ def test_the_embedded_default_keeps_a_ledger_in_sqlite(start_gateway: StartGatew
             MOCK_CHAT: 5,
             MOCK_EMBEDDING: 1,
         }
+        days = http.get("/spend/report", params={"group_by": "day"}).json()["data"]
+        assert [(r["day"], r["requests"]) for r in days] == [(utc_today(), 6)]
+
+
+def utc_today() -> str:
+    return datetime.now(UTC).date().isoformat()
 
 
 def _thread_niceness(pid: int) -> list[int]:

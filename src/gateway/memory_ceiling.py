@@ -60,10 +60,20 @@ class MemoryCeiling:
         self.limit = limit_bytes
         self._claim = run_dir / CLAIM_FILE if run_dir is not None else None
         self._started = time.monotonic()
-        self._warned_footprint = False
         self._unreadable = anonymous_rss() is None
         if self._unreadable:
             log.warning("memory ceiling not enforced: /proc/self/status gives no RssAnon")
+
+    def started(self) -> None:
+        """The worker is built and about to accept: a ceiling below what it holds now would
+        recycle every worker as soon as it may, which is a configuration error to say."""
+        used = anonymous_rss()
+        if used is not None and used > self.limit:
+            log.error(
+                "the memory ceiling is below what this worker holds just after start-up; "
+                "it will be recycled every few seconds: raise --max-worker-memory",
+                extra={"used_mib": round(used / MIB, 1), "ceiling_mib": self.limit // MIB},
+            )
 
     def past(self) -> bool:
         """Whether this worker should stop accepting and exit now."""
@@ -74,14 +84,7 @@ class MemoryCeiling:
             return False
         lifetime = time.monotonic() - self._started
         if lifetime < MIN_LIFETIME_S:
-            if not self._warned_footprint:
-                self._warned_footprint = True
-                log.error(
-                    "the memory ceiling is below what this worker holds just after start-up; "
-                    "it will be recycled every few seconds: raise --max-worker-memory",
-                    extra={"used_mib": round(used / MIB, 1), "ceiling_mib": self.limit // MIB},
-                )
-            return False
+            return False  # never a restart loop: it recycles once the minimum is up
         if not self._take_turn():
             return False
         log.warning(

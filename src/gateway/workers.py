@@ -92,6 +92,8 @@ class DrainingServer(QuietServer):
         # by every full collection, so the occasional full pass stays short.
         gc.collect()
         gc.freeze()
+        if self._ceiling is not None:
+            self._ceiling.started()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
