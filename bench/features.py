@@ -95,6 +95,8 @@ class Variant:
     general_settings: dict[str, Any] = field(default_factory=dict)
     # Alerts posted to the mock's /alerts (WEBHOOK_URL).
     alerting: bool = False
+    # Run from another build's src/ (``--baseline-src``): the same config, older code.
+    src: str | None = None
 
     @property
     def path(self) -> str:
@@ -335,11 +337,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--python", default=str(REPO / ".venv/bin/python"))
     parser.add_argument("--gateway-src", help="run the gateway from this src/ directory")
     parser.add_argument("--gateway-label", help="how the report names the gateway's version")
+    parser.add_argument(
+        "--baseline-src",
+        help="also run base from this src/ (another commit's, from git archive) as the "
+        "variant base@LABEL: the same config and load, side by side in one run",
+    )
+    parser.add_argument("--baseline-label", default="baseline", help="the baseline's name")
     parser.add_argument("--proxy-core", default="0")
     parser.add_argument("--load-core", default="1")
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--render", help="print the markdown of an earlier run's JSON and exit")
     args = parser.parse_args(argv)
+    if args.baseline_src:
+        name = f"{BASE}@{args.baseline_label}"
+        VARIANTS[name] = Variant(
+            name,
+            f"base, run from {args.baseline_label}'s src/ ({args.baseline_src}): the cost "
+            "this build adds (or saves) against it",
+            src=args.baseline_src,
+        )
+        args.variants = [*args.variants, name]
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
@@ -388,7 +405,7 @@ class Features:
                 variant_config(variant, self.mock_port, args.latency, prefix),
             )
             gateway, port = self.processes.start_gateway(
-                name, args.python, args.gateway_src, config, args.proxy_core, env=env
+                name, args.python, variant.src or args.gateway_src, config, args.proxy_core, env=env
             )
             self.ports[name], self.pids[name] = port, gateway.pid
             self.logs[name] = gateway.log

@@ -12,11 +12,12 @@ import time
 from typing import Any
 
 from gateway.api.admin.context import ControlPlane
+from gateway.api.admin.key_fields import KeyChanges, read_changes
 from gateway.api.admin.request import AdminRequest, flag, text, text_list, whole_number
 from gateway.errors import InvalidRequest, ResourceNotFound
 from gateway.keys.directory import key_event_id
 from gateway.keys.durations import iso
-from gateway.keys.fields import KEY_FIELDS, apply_to_key, read_fields
+from gateway.keys.fields import apply_to_key
 from gateway.keys.gate import UNRESTRICTED, allows
 from gateway.keys.model import Team, VirtualKey, describe_limits
 from gateway.keys.periods import DEFAULT_ZONE
@@ -31,7 +32,7 @@ MAX_DELETE = 100
 
 async def generate(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
     body = request.body
-    fields = read_fields(body, KEY_FIELDS, identifiers=frozenset({"key"}))
+    fields = read_changes(KeyChanges, body, identifiers=frozenset({"key"}))
     chosen = text(body, "key", max_chars=512)
     if chosen is not None:
         problem = custom_key_problem(chosen)
@@ -58,7 +59,7 @@ async def update(control: ControlPlane, request: AdminRequest) -> dict[str, Any]
     body = request.body
     key_hash, by_alias = await _identify(control, body)
     identifiers = frozenset({"key", "key_alias"} if by_alias else {"key"})
-    fields = read_fields(body, KEY_FIELDS, identifiers=identifiers)
+    fields = read_changes(KeyChanges, body, identifiers=identifiers)
     current = await _load(control, key_hash)
     now = time.time()
     key = _zoned(control, apply_to_key(current, fields, now), fields, now)
@@ -107,7 +108,7 @@ async def regenerate(control: ControlPlane, request: AdminRequest) -> dict[str, 
             raise InvalidRequest("Name the key in the path or in the body, not both.", param="key")
         body["key"] = request.path_arg
     old_hash, _by_alias = await _identify(control, body, allow_alias=False)
-    fields = read_fields(body, KEY_FIELDS, identifiers=frozenset({"key", "new_key"}))
+    fields = read_changes(KeyChanges, body, identifiers=frozenset({"key", "new_key"}))
     chosen = text(body, "new_key", max_chars=512)
     if chosen is not None:
         problem = custom_key_problem(chosen)

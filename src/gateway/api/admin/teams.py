@@ -12,12 +12,13 @@ from dataclasses import replace
 from typing import Any
 
 from gateway.api.admin.context import ControlPlane
+from gateway.api.admin.key_fields import TeamChanges, read_changes
 from gateway.api.admin.keys import budget_zone, describe_key
 from gateway.api.admin.request import AdminRequest, text, text_list, whole_number
 from gateway.errors import InvalidRequest, ResourceNotFound
 from gateway.keys.directory import key_event_id, team_event_id
 from gateway.keys.durations import iso
-from gateway.keys.fields import TEAM_FIELDS, apply_to_team, read_fields
+from gateway.keys.fields import apply_to_team
 from gateway.keys.model import Team, VirtualKey, describe_limits
 from gateway.ledger.control_db import Conflict
 from gateway.ledger.control_rows import Change, TeamRow
@@ -31,7 +32,7 @@ MAX_TEAMS_PAGE = 100
 
 async def new(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
     body = request.body
-    fields = read_fields(body, TEAM_FIELDS, identifiers=frozenset({"team_id"}))
+    fields = read_changes(TeamChanges, body, identifiers=frozenset({"team_id"}))
     team_id = text(body, "team_id", max_chars=MAX_TEAM_ID_CHARS) or str(uuid.uuid4())
     now = time.time()
     team = apply_to_team(Team(team_id=team_id, created_at=now, updated_at=now), fields, now)
@@ -48,7 +49,7 @@ async def new(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
 async def update(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:
     body = request.body
     team_id = _team_id(body)
-    fields = read_fields(body, TEAM_FIELDS, identifiers=frozenset({"team_id"}))
+    fields = read_changes(TeamChanges, body, identifiers=frozenset({"team_id"}))
     current = await _load(control, team_id)
     now = time.time()
     team = _zoned(control, apply_to_team(current, fields, now), fields, now)

@@ -30,6 +30,7 @@ from gateway.api.admin import (
     cache,
     catalog,
     health,
+    key_fields,
     keys,
     overrides,
     reload,
@@ -54,6 +55,7 @@ from gateway.api.http import (
     read_headers,
     send_bytes,
 )
+from gateway.config.schema import ModelEntry
 from gateway.errors import GatewayError, InternalError, InvalidRequest, RouteNotFound
 
 log = logging.getLogger("gateway.admin")
@@ -158,22 +160,41 @@ ROUTES: tuple[Route, ...] = (
         "The last failed attempts and requests, and whether a fallback rescued them",
         "board", response=board.Failures,
     ),
-    Route("POST", "/key/generate", keys.generate, "Create a virtual key", "keys", body=True),
-    Route("POST", "/key/update", keys.update, "Change a key", "keys", body=True),
+    Route(
+        "POST", "/key/generate", keys.generate, "Create a virtual key", "keys", body=True,
+        model=key_fields.KeyGenerate,
+    ),
+    Route(
+        "POST", "/key/update", keys.update, "Change a key", "keys", body=True,
+        model=key_fields.KeyUpdate,
+    ),
     Route("POST", "/key/delete", keys.delete, "Delete keys", "keys", body=True),
-    Route("POST", "/key/regenerate", keys.regenerate, "Issue a new secret", "keys", body=True),
+    Route(
+        "POST", "/key/regenerate", keys.regenerate, "Issue a new secret", "keys", body=True,
+        model=key_fields.KeyRegenerate,
+    ),
     Route(
         "POST", "/key/{key:path}/regenerate", keys.regenerate,
         "Issue a new secret (the key in the path)", "keys", body=True,
+        model=key_fields.KeyRegenerateInPath,
     ),
     Route("GET", "/key/info", keys.info, "A key, its limits and spend", "keys"),
     Route("GET", "/key/list", keys.list_keys, "List keys", "keys"),
-    Route("POST", "/team/new", teams.new, "Create a team", "teams", body=True),
-    Route("POST", "/team/update", teams.update, "Change a team", "teams", body=True),
+    Route(
+        "POST", "/team/new", teams.new, "Create a team", "teams", body=True,
+        model=key_fields.TeamNew,
+    ),
+    Route(
+        "POST", "/team/update", teams.update, "Change a team", "teams", body=True,
+        model=key_fields.TeamUpdate,
+    ),
     Route("POST", "/team/delete", teams.delete, "Delete teams", "teams", body=True),
     Route("GET", "/team/info", teams.info, "A team, its limits and spend", "teams"),
     Route("GET", "/team/list", teams.list_teams, "List teams with their spend", "teams"),
-    Route("POST", "/model/new", catalog.new, "Add a runtime model", "models", body=True),
+    Route(
+        "POST", "/model/new", catalog.new, "Add a runtime model", "models", body=True,
+        model=ModelEntry,
+    ),
     Route("POST", "/model/update", catalog.update, "Change a runtime model", "models", body=True),
     Route("POST", "/model/delete", catalog.delete, "Delete a runtime model", "models", body=True),
     Route("GET", "/model/info", catalog.info, "Models and where each comes from", "models"),

@@ -65,10 +65,10 @@ def parse(model: type[M], body: dict[str, Any]) -> M:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        raise _first_problem(exc, accepted) from None
+        raise first_problem(exc, accepted) from None
 
 
-def _first_problem(exc: ValidationError, order: list[str]) -> InvalidRequest:
+def first_problem(exc: ValidationError, order: list[str]) -> InvalidRequest:
     def position(error: Any) -> int:
         name = str(error["loc"][0]) if error["loc"] else ""
         return order.index(name) if name in order else len(order)
