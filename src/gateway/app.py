@@ -17,13 +17,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
-
 from gateway.api.admin.context import ControlPlane
 from gateway.api.admin.sync import ControlSync
 from gateway.api.asgi import DataPlaneApp
 from gateway.api.auth import MasterKeyAuth
-from gateway.api.control.app import build_control_api, is_control_path, send_not_served
+from gateway.api.control.app import (
+    ControlAPI,
+    build_control_api,
+    is_control_path,
+    send_not_served,
+)
 from gateway.api.http import Receive, Scope, Send
 from gateway.api.models import anthropic_documents, model_documents
 from gateway.api.responses_turn import ResponsesState
@@ -266,7 +269,7 @@ class GatewayApp:
         self._budgets: BudgetBook | None = None
         self._vault: Vault | None = None
         self._stores: list[ControlStore] = []
-        self._control: FastAPI | None = None
+        self._control: ControlAPI | None = None
         self._sync: ControlSync | None = None
         self._signal_tasks: set[asyncio.Task[None]] = set()
         self._heartbeat: WorkerHeartbeat | None = None

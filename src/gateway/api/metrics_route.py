@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST
-
 from gateway.api.http import Incoming, send_bytes
 from gateway.api.services import DataPlane
+from gateway.observability.metrics import EXPOSITION_CONTENT_TYPE
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST.encode()
+CONTENT_TYPE = EXPOSITION_CONTENT_TYPE.encode()
 
 
 async def serve_metrics(plane: DataPlane, request: Incoming) -> None:

@@ -17,12 +17,21 @@ from __future__ import annotations
 import os
 from typing import Generic, Literal, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.ledger.record import SpendRecord
 from gateway.observability.status import MULTIPROC_ENV
 
+# What /metrics answers as its Content-Type (the text exposition format).
+EXPOSITION_CONTENT_TYPE: str = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (
     0.005,
     0.01,

@@ -61,6 +61,8 @@ from gateway.errors import GatewayError, InternalError, InvalidRequest, RouteNot
 log = logging.getLogger("gateway.admin")
 
 Handler = Callable[[ControlPlane, AdminRequest], Awaitable[dict[str, Any]]]
+# The control API as the composition root holds it (FastAPI stays inside this package).
+ControlAPI = FastAPI
 MAX_BODY_BYTES = 1024 * 1024
 OPENAPI_PATH = "/openapi.json"
 ERROR_SCHEMA = {
@@ -231,7 +233,7 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 
-def build_control_api(control: ControlPlane, version: str) -> FastAPI:
+def build_control_api(control: ControlPlane, version: str) -> ControlAPI:
     app = FastAPI(
         title="gateway",
         version=version,
