@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from gateway.api.admin.context import ControlPlane
-from gateway.api.admin.sync import ControlSync
 from gateway.api.asgi import DataPlaneApp
 from gateway.api.auth import MasterKeyAuth
 from gateway.api.control.app import (
@@ -45,16 +44,18 @@ from gateway.config.model import DeploymentSpec, GatewayConfig
 from gateway.config.settings import CONFIG_PATH_ENV, ROLE_ENV, EnvSettings, Role
 from gateway.config.wildcards import WildcardIds, is_pattern
 from gateway.config_reload import ConfigReloader
+from gateway.control.store import ControlStore, open_control_store
+from gateway.control.sync import ControlSync
+from gateway.control.vault import Vault, salt_key_from
 from gateway.keys.budgets import BudgetBook
 from gateway.keys.directory import KeyDirectory
 from gateway.keys.gate import KeyGate
 from gateway.keys.usage import LocalSlots, RateWindows, Slots
-from gateway.ledger.control_store import ControlStore, open_control_db, open_control_store
+from gateway.ledger.control_db import open_control_db
 from gateway.ledger.prices import PriceBook, load_shipped_prices
 from gateway.ledger.responses_store import ResponsesStore
 from gateway.ledger.service import SpendLedger, build_ledger
 from gateway.ledger.settings import LedgerSettings, ledger_settings
-from gateway.ledger.vault import Vault, salt_key_from
 from gateway.observability.alerting.dispatch import Alerter, Claim
 from gateway.observability.alerting.request_alerts import BUDGET_LEVELS
 from gateway.observability.alerting.service import Alerting

@@ -15,20 +15,20 @@ import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from gateway.api.admin.catalog import stored_models
 from gateway.api.admin.context import ReloadReport
-from gateway.api.admin.sync import CONFIG_EVENT, MODELS_EVENT
 from gateway.api.asgi import DataPlaneApp
 from gateway.api.services import DataPlane
 from gateway.config.defaults import EMBEDDED_CONFIG, EMBEDDED_SOURCE
 from gateway.config.loader import ConfigError, LoadedConfig, build_config, read_config_file
 from gateway.config.model import GatewayConfig
 from gateway.config.settings import CONFIG_PATH_ENV, EnvSettings
+from gateway.control.rows import Change
+from gateway.control.store import ControlStore
+from gateway.control.stored_models import stored_models
+from gateway.control.sync import CONFIG_EVENT, MODELS_EVENT
+from gateway.control.vault import Vault
 from gateway.errors import GatewayError
 from gateway.keys.directory import KeyDirectory
-from gateway.ledger.control_rows import Change
-from gateway.ledger.control_store import ControlStore
-from gateway.ledger.vault import Vault
 from gateway.providers.registry import deployment_warnings
 from gateway.state.events import Invalidate
 

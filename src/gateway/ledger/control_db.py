@@ -30,6 +30,7 @@ import asyncpg
 
 from gateway.errors import StorageUnavailable
 from gateway.ledger.pg_pool import FAILURES, create_pool
+from gateway.ledger.settings import LedgerSettings
 from gateway.ledger.times import EPOCH, epoch_us, to_datetime
 
 T = TypeVar("T")
@@ -287,3 +288,17 @@ class SqliteControlDB:
 def _rollback(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         conn.execute("ROLLBACK")
+
+
+def open_control_db(
+    settings: LedgerSettings, *, purpose: str, connections: int, statement_timeout_s: float
+) -> ControlDB:
+    """Connections of their own to the ledger's database (Postgres, else its SQLite file)."""
+    if settings.database_url:
+        return PostgresControlDB(
+            settings.database_url,
+            max_connections=connections,
+            statement_timeout_s=statement_timeout_s,
+            application_name=f"gateway-{purpose}",
+        )
+    return SqliteControlDB(settings.sqlite_path, statement_timeout_s=statement_timeout_s)

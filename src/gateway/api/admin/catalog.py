@@ -26,7 +26,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -36,55 +35,16 @@ from gateway.api.admin.context import ControlPlane
 from gateway.api.admin.request import AdminRequest, text
 from gateway.config.paths import path_from_loc
 from gateway.config.schema import ModelEntry
+from gateway.control.models import Describe
+from gateway.control.rows import Change, ModelRow
+from gateway.control.stored_models import stored_models
+from gateway.control.vault import SALT_KEY_ENV, Vault, VaultError
 from gateway.errors import InvalidRequest, ResourceNotFound
 from gateway.keys.durations import iso
-from gateway.ledger.control_rows import Change, ModelRow
-from gateway.ledger.control_store import ControlStore, Describe
-from gateway.ledger.vault import SALT_KEY_ENV, Vault, VaultError
 
 REDACTED = "<redacted>"
 SECRET_WORDS = ("key", "secret", "token", "password", "credential", "authorization")
-MAX_STORED_MODELS = 10_000
 ID_PREFIX = "db-"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredModel:
-    row: ModelRow
-    entry: dict[str, Any]  # model_name, litellm_params (with credentials), model_info
-
-
-async def stored_models(
-    store: ControlStore, vault: Vault | None
-) -> tuple[list[StoredModel], list[str]]:
-    """Every stored model that can be opened, and a warning for each that cannot."""
-    rows = await store.model_list(MAX_STORED_MODELS)
-    if rows and vault is None:
-        return [], [
-            f"{len(rows)} stored model(s) not loaded: {SALT_KEY_ENV} is not set, so their "
-            "credentials cannot be opened"
-        ]
-    models: list[StoredModel] = []
-    warnings: list[str] = []
-    for row in rows:
-        assert vault is not None
-        try:
-            params = vault.open(row.params_sealed)
-        except VaultError as exc:
-            warnings.append(f"stored model {row.model_id!r} not loaded: {exc}")
-            continue
-        info = orjson.loads(row.model_info)
-        models.append(
-            StoredModel(
-                row,
-                {
-                    "model_name": row.model_name,
-                    "litellm_params": params,
-                    "model_info": {**info, "id": row.model_id},
-                },
-            )
-        )
-    return models, warnings
 
 
 async def new(control: ControlPlane, request: AdminRequest) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 from gateway.api.auth import MasterKeyAuth
 from gateway.api.services import DataPlane
 from gateway.config.model import GatewayConfig
-from gateway.ledger.control_store import ControlStore
-from gateway.ledger.vault import Vault
+from gateway.control.store import ControlStore
+from gateway.control.vault import Vault
 from gateway.observability.recent import ActivitySummary
 from gateway.observability.status import RunDir
 from gateway.state.bus import EventBus

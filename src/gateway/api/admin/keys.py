@@ -14,6 +14,7 @@ from typing import Any
 from gateway.api.admin.context import ControlPlane
 from gateway.api.admin.key_fields import KeyChanges, read_changes
 from gateway.api.admin.request import AdminRequest, flag, text, text_list, whole_number
+from gateway.control.rows import Change, KeyRow
 from gateway.errors import InvalidRequest, ResourceNotFound
 from gateway.keys.directory import key_event_id
 from gateway.keys.durations import iso
@@ -23,7 +24,6 @@ from gateway.keys.model import Team, VirtualKey, describe_limits
 from gateway.keys.periods import DEFAULT_ZONE
 from gateway.keys.secret import custom_key_problem, display_name, hash_key, hash_of, new_key
 from gateway.ledger.control_db import Conflict
-from gateway.ledger.control_rows import Change, KeyRow
 from gateway.state.events import Invalidate, Scope
 
 MAX_PAGE_SIZE = 100

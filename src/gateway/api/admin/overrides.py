@@ -16,12 +16,12 @@ from typing import Any
 from pydantic import Field
 
 from gateway.api.admin.context import ControlPlane
-from gateway.api.admin.override_rules import Routing, check_fallbacks, check_group, check_redirect
 from gateway.api.admin.request import AdminRequest
 from gateway.api.control.bodies import Body, parse, text, whole_number
+from gateway.control.override_rules import Routing, check_fallbacks, check_group, check_redirect
+from gateway.control.rows import Change, OverrideRow
 from gateway.errors import InvalidRequest, ResourceNotFound
 from gateway.keys.durations import iso
-from gateway.ledger.control_rows import Change, OverrideRow
 from gateway.state.events import OverrideDeleted, OverrideSet
 from gateway.state.guard import StateUnavailable
 from gateway.state.overrides import Override

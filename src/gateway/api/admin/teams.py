@@ -15,13 +15,13 @@ from gateway.api.admin.context import ControlPlane
 from gateway.api.admin.key_fields import TeamChanges, read_changes
 from gateway.api.admin.keys import budget_zone, describe_key
 from gateway.api.admin.request import AdminRequest, text, text_list, whole_number
+from gateway.control.rows import Change, TeamRow
 from gateway.errors import InvalidRequest, ResourceNotFound
 from gateway.keys.directory import key_event_id, team_event_id
 from gateway.keys.durations import iso
 from gateway.keys.fields import apply_to_team
 from gateway.keys.model import Team, VirtualKey, describe_limits
 from gateway.ledger.control_db import Conflict
-from gateway.ledger.control_rows import Change, TeamRow
 from gateway.state.events import Invalidate, Scope
 
 MAX_TEAM_KEYS_SHOWN = 100

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.config.model import GatewayConfig
+from gateway.control.rows import OverrideRow
 from gateway.errors import InvalidRequest
-from gateway.ledger.control_rows import OverrideRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from gateway.control.store import ControlStore
+from gateway.control.tables import CONFIG, KEYS, MODELS, OVERRIDES
 from gateway.errors import GatewayError
 from gateway.keys.directory import KeyDirectory
-from gateway.ledger.control_store import CONFIG, KEYS, MODELS, OVERRIDES, ControlStore
 from gateway.state.bus import EventBus
 from gateway.state.events import Event, Invalidate, OverrideDeleted, OverrideSet, Scope
 from gateway.state.guard import StateUnavailable
