@@ -34,6 +34,7 @@ from gateway.state.bus import EventBus
 from gateway.state.events import Event, Invalidate, OverrideDeleted, OverrideSet, Scope
 from gateway.state.guard import StateUnavailable
 from gateway.state.overrides import FleetOverrides
+from gateway.supervisor import Supervisor, cancel
 
 log = logging.getLogger("gateway.admin")
 
@@ -60,7 +61,9 @@ class ControlSync:
         rebuild_models: Action,
         reload_config: Action,
         trusted: Callable[[], bool],
+        tasks: Supervisor | None = None,
     ) -> None:
+        self._supervisor = tasks if tasks is not None else Supervisor()
         self._store = store
         self._bus = bus
         self._overrides = overrides
@@ -87,16 +90,15 @@ class ControlSync:
         except GatewayError as exc:
             log.warning("control data not loaded at start-up", extra={"reason": str(exc)})
         self._tasks = [
-            asyncio.create_task(self._poll(), name="control-poll"),
-            asyncio.create_task(self._expire(), name="override-expiry"),
+            self._supervisor.spawn(self._poll(), name="control-poll"),
+            self._supervisor.spawn(self._expire(), name="override-expiry"),
         ]
 
     async def stop(self) -> None:
         tasks = [*self._tasks, *self._acting]
         self._tasks = []
         for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel(task)
 
     async def announce(self, event: Event) -> None:
         """Tell the fleet about a change this process has applied already."""
@@ -160,7 +162,7 @@ class ControlSync:
             MODELS: self._rebuild_models,
             CONFIG: self._reload_config,
         }[kind]
-        task = asyncio.create_task(self._run(kind, action))
+        task = self._supervisor.spawn(self._run(kind, action), name=f"control-apply-{kind}")
         self._acting.add(task)
         task.add_done_callback(self._acting.discard)
 

@@ -32,6 +32,7 @@ from gateway.keys.model import Limits
 from gateway.keys.store import KeyReads
 from gateway.keys.usage import SpendCounters
 from gateway.state.guard import StateUnavailable
+from gateway.supervisor import Supervisor, cancel
 
 log = logging.getLogger("gateway.keys")
 
@@ -66,7 +67,9 @@ class BudgetBook:
         *,
         refresh_s: float = REFRESH_S,
         reconcile_s: float = RECONCILE_S,
+        tasks: Supervisor | None = None,
     ) -> None:
+        self._supervisor = tasks if tasks is not None else Supervisor()
         self._reads = reads
         self._counters = counters
         self._refresh_s = refresh_s
@@ -114,10 +117,8 @@ class BudgetBook:
         self._spend.pop(ident, None)
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in list(self._tasks.values()):
+            await cancel(task)
 
     def _current(self, ident: str, limits: Limits, now: float) -> tuple[_Spend, bool]:
         """The figure for the period holding ``now``, and whether it is new (not read yet).
@@ -179,7 +180,7 @@ class BudgetBook:
         if name in self._tasks:
             work.close()
             return
-        self._tasks[name] = asyncio.create_task(self._guarded(name, work))
+        self._tasks[name] = self._supervisor.spawn(self._guarded(name, work), name=f"budget-{name}")
 
     async def _guarded(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         try:

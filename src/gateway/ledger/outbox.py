@@ -23,7 +23,7 @@ from gateway.ledger.record import SpendRecord
 from gateway.ledger.retry import pause_after
 from gateway.ledger.spill import Spill, SpillFailed
 from gateway.ledger.store import StoreUnavailable
-from gateway.ledger.tasks import finish_within
+from gateway.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,9 @@ class Outbox:
         buffer_size: int,
         name: str,
         linger_s: float | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._deliver = deliver
         self._spill = spill
         self._counters = counters
@@ -111,13 +113,13 @@ class Outbox:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"ledger-{self._name}")
+            self._task = self._tasks.spawn(self._run(), name=f"ledger-{self._name}")
 
     async def close(self, timeout_s: float) -> None:
         """Deliver what is queued (or spill it), then stop. Never raises."""
         self._closing = True
         self._wake.set()
-        await finish_within(self._task, timeout_s, f"ledger {self._name}")
+        await self._tasks.finish(self._task, timeout_s)
         self._stopped = True
         if self._queue:
             remaining = list(self._queue)

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from gateway.ledger.control_db import ControlDB
+from gateway.supervisor import Supervisor, cancel
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,11 @@ INSERT = (
 
 
 class ResponsesStore:
-    def __init__(self, db: ControlDB, retention_s: float) -> None:
+    def __init__(
+        self, db: ControlDB, retention_s: float, *, tasks: Supervisor | None = None
+    ) -> None:
         self._db = db
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._retention = retention_s
         self._purged_at = 0.0
         self._purge: asyncio.Task[None] | None = None
@@ -92,10 +96,10 @@ class ResponsesStore:
         committed: asyncio.Future[None] = loop.create_future()
         self._waiting.append((row, committed))
         if self._writer is None or self._writer.done():
-            self._writer = loop.create_task(self._write_waiting())
+            self._writer = self._tasks.spawn(self._write_waiting(), name="responses-writer")
         if now - self._purged_at >= PURGE_EVERY_S and (self._purge is None or self._purge.done()):
             self._purged_at = now
-            self._purge = loop.create_task(self._delete_expired(now))
+            self._purge = self._tasks.spawn(self._delete_expired(now), name="responses-purge")
         await committed
 
     async def _write_waiting(self) -> None:
@@ -163,8 +167,7 @@ class ResponsesStore:
             log.warning("could not delete expired stored responses", exc_info=True)
 
     async def close(self) -> None:
-        if self._purge is not None:
-            self._purge.cancel()
+        await cancel(self._purge)
         await self._db.close()
 
 

@@ -26,6 +26,7 @@ from gateway.ledger.sqlite import SqliteReader, SqliteStore
 from gateway.ledger.store import SpendReader, SpendStore, StoreUnavailable
 from gateway.ledger.stream import ENTRY_RECORDS, StreamBuffer, StreamDrainer, StreamShipper
 from gateway.ledger.writer import StoreWriter
+from gateway.supervisor import Supervisor, cancel
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,9 @@ class SpendLedger:
         *,
         backend: str,
         stream: StreamBuffer | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
+        self._tasks = tasks if tasks is not None else Supervisor()
         self.settings = settings
         self.reader = reader
         self.backend = backend
@@ -64,6 +67,7 @@ class SpendLedger:
                 interval_s=settings.batch_write_s,
                 buffer_size=settings.buffer_size,
                 name="writer",
+                tasks=self._tasks,
             )
         else:
             self._outbox = Outbox(
@@ -75,12 +79,14 @@ class SpendLedger:
                 buffer_size=settings.buffer_size,
                 name="redis-shipper",
                 linger_s=SHIP_LINGER_S,
+                tasks=self._tasks,
             )
             self._drainer = StreamDrainer(
                 stream,
                 self._writer,
                 batch_size=settings.batch_size,
                 interval_s=settings.batch_write_s,
+                tasks=self._tasks,
             )
         self._maintenance: asyncio.Task[None] | None = None
 
@@ -120,14 +126,12 @@ class SpendLedger:
         self._outbox.start()
         if self._drainer is not None:
             self._drainer.start()
-        self._maintenance = asyncio.create_task(self._maintain(), name="ledger-maintenance")
+        self._maintenance = self._tasks.spawn(self._maintain(), name="ledger-maintenance")
 
     async def close(self, timeout_s: float = 20.0) -> None:
         """Drain: deliver what is queued (spilling what cannot be), then release everything."""
         if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
+            await cancel(self._maintenance)
         await self._outbox.close(timeout_s)
         if self._drainer is not None:
             await self._drainer.close(timeout_s)
@@ -156,7 +160,12 @@ class SpendLedger:
             await asyncio.sleep(MAINTENANCE_S)
 
 
-def build_ledger(settings: LedgerSettings, stream: StreamBuffer | None = None) -> SpendLedger:
+def build_ledger(
+    settings: LedgerSettings,
+    stream: StreamBuffer | None = None,
+    *,
+    tasks: Supervisor | None = None,
+) -> SpendLedger:
     """The ledger for these settings: Postgres when a URL is set, else embedded SQLite."""
     root = migrations_root()
     store: SpendStore
@@ -177,4 +186,4 @@ def build_ledger(settings: LedgerSettings, stream: StreamBuffer | None = None) -
         store = SqliteStore(settings.sqlite_path, migrations_root=root)
         reader = SqliteReader(settings.sqlite_path, statement_timeout_s=settings.report_timeout_s)
         backend = "sqlite"
-    return SpendLedger(settings, store, reader, backend=backend, stream=stream)
+    return SpendLedger(settings, store, reader, backend=backend, stream=stream, tasks=tasks)

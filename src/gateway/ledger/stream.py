@@ -27,8 +27,8 @@ from gateway.ledger.health import LedgerState
 from gateway.ledger.record import SpendRecord
 from gateway.ledger.retry import pause_after, with_retries
 from gateway.ledger.store import StoreUnavailable
-from gateway.ledger.tasks import finish_within
 from gateway.ledger.writer import StoreWriter
+from gateway.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,9 @@ class StreamDrainer:
         *,
         batch_size: int,
         interval_s: float,
+        tasks: Supervisor | None = None,
     ) -> None:
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._stream = stream
         self._writer = writer
         self._batch = batch_size
@@ -123,13 +125,13 @@ class StreamDrainer:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="ledger-stream-drainer")
+            self._task = self._tasks.spawn(self._run(), name="ledger-stream-drainer")
 
     async def close(self, timeout_s: float) -> None:
         """Write what is held if the store takes it quickly; the rest stays in Redis."""
         self._closing = True
         self._stop.set()
-        await finish_within(self._task, timeout_s, "the ledger stream drainer")
+        await self._tasks.finish(self._task, timeout_s)
         if self._leader:
             with contextlib.suppress(ConnectionError):
                 await self._stream.release(self._owner)

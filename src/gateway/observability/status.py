@@ -15,7 +15,6 @@ a file. Nothing here runs on the request path.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from gateway.supervisor import Supervisor, cancel
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ class WorkerHeartbeat:
         states: DependencyStates,
         *,
         extra: Callable[[], Mapping[str, Any]] | None = None,
+        tasks: Supervisor | None = None,
     ) -> None:
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._run_dir = run_dir
         self._config = config_source
         self._states = states
@@ -122,13 +125,11 @@ class WorkerHeartbeat:
 
     def start(self) -> None:
         self._beat()
-        self._task = asyncio.create_task(self._loop(), name="worker-heartbeat")
+        self._task = self._tasks.spawn(self._loop(), name="worker-heartbeat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task, self._task = self._task, None
+        await cancel(task)
         self._run_dir.forget_worker(self._pid)
 
     async def _loop(self) -> None:

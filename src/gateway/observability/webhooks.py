@@ -16,7 +16,6 @@ background task sends batches with retries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -30,6 +29,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from gateway.errors import UpstreamConnectionError
 from gateway.ledger.record import SpendRecord
 from gateway.providers.transport import UpstreamPool
+from gateway.supervisor import Supervisor, cancel
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,15 @@ def _headers(spec: str) -> dict[str, str]:
 class EventSinks:
     """Success events to one set of sinks, failure events to another; off the hot path."""
 
-    def __init__(self, pool: UpstreamPool, on_success: list[Sink], on_failure: list[Sink]) -> None:
+    def __init__(
+        self,
+        pool: UpstreamPool,
+        on_success: list[Sink],
+        on_failure: list[Sink],
+        *,
+        tasks: Supervisor | None = None,
+    ) -> None:
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._pool = pool
         self._success = on_success
         self._failure = on_failure
@@ -143,14 +151,12 @@ class EventSinks:
             self.dropped += 1
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="webhook-sinks")
+        self._task = self._tasks.spawn(self._run(), name="webhook-sinks")
 
     async def stop(self) -> None:
         """Send what is queued (bounded by one flush), then stop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task, self._task = self._task, None
+        await cancel(task)
         await self._flush(self._drain())
 
     async def _run(self) -> None:

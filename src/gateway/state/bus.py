@@ -22,6 +22,7 @@ from redis.asyncio.client import PubSub
 from gateway.state.connection import RedisConnection
 from gateway.state.events import BadMessage, Event, decode, encode
 from gateway.state.guard import REDIS_FAULTS, RedisGuard, StateUnavailable
+from gateway.supervisor import Supervisor, cancel
 
 log = logging.getLogger("gateway.state")
 
@@ -42,7 +43,9 @@ class EventBus:
         connection: RedisConnection | None = None,
         guard: RedisGuard | None = None,
         channel: str = "",
+        tasks: Supervisor | None = None,
     ) -> None:
+        self._tasks = tasks if tasks is not None else Supervisor()
         self.origin = origin
         self._connection = connection
         self._guard = guard
@@ -83,14 +86,11 @@ class EventBus:
 
     def start(self) -> None:
         if self._connection is not None and self._task is None:
-            self._task = asyncio.create_task(self._listen(), name="redis-events")
+            self._task = self._tasks.spawn(self._listen(), name="redis-events")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def _listen(self) -> None:
         connection, guard = self._connection, self._guard

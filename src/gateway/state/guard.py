@@ -37,6 +37,8 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
+from gateway.supervisor import Supervisor, cancel
+
 log = logging.getLogger("gateway.state")
 
 T = TypeVar("T")
@@ -73,7 +75,9 @@ class RedisGuard:
         close_after: int,
         probe_interval_s: float,
         heartbeat_interval_s: float,
+        tasks: Supervisor | None = None,
     ) -> None:
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._ping = ping
         self._reset = reset
         self._where = where
@@ -160,7 +164,7 @@ class RedisGuard:
         if not confirm:
             self._trip(exc)
         elif self._confirming is None:
-            self._confirming = asyncio.create_task(self._confirm(), name="redis-confirm")
+            self._confirming = self._tasks.spawn(self._confirm(), name="redis-confirm")
 
     async def _confirm(self) -> None:
         try:
@@ -193,14 +197,11 @@ class RedisGuard:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._monitor(), name="redis-guard")
+            self._task = self._tasks.spawn(self._monitor(), name="redis-guard")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def _monitor(self) -> None:
         while True:

@@ -28,6 +28,7 @@ from gateway.state.pins import FleetPins, LocalPins
 from gateway.state.settings import RedisSettings
 from gateway.state.snapshots import FleetSnapshots
 from gateway.state.writer import BackgroundWriter
+from gateway.supervisor import Supervisor
 
 log = logging.getLogger("gateway.state")
 
@@ -40,7 +41,7 @@ ABSENT = "absent"
 class _Redis:
     """The Redis side, present only when a Redis is configured."""
 
-    def __init__(self, settings: RedisSettings, origin: str) -> None:
+    def __init__(self, settings: RedisSettings, origin: str, tasks: Supervisor) -> None:
         self.settings = settings
         self.keys = KeySpace(settings.key_prefix)
         self.connection = RedisConnection(settings)
@@ -55,10 +56,15 @@ class _Redis:
             close_after=settings.close_after,
             probe_interval_s=settings.probe_interval_s,
             heartbeat_interval_s=settings.heartbeat_interval_s,
+            tasks=tasks,
         )
-        self.writer = BackgroundWriter(self.guard)
+        self.writer = BackgroundWriter(self.guard, tasks=tasks)
         self.bus = EventBus(
-            origin, connection=self.connection, guard=self.guard, channel=self.keys.channel
+            origin,
+            connection=self.connection,
+            guard=self.guard,
+            channel=self.keys.channel,
+            tasks=tasks,
         )
         self.kv = SharedKV(self.connection, self.guard)
         self.limits = FleetLimits(
@@ -67,9 +73,10 @@ class _Redis:
 
 
 class SharedState:
-    def __init__(self, settings: RedisSettings | None) -> None:
+    def __init__(self, settings: RedisSettings | None, *, tasks: Supervisor | None = None) -> None:
         self.origin = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
-        self._redis = _Redis(settings, self.origin) if settings is not None else None
+        self._tasks = tasks if tasks is not None else Supervisor()
+        self._redis = _Redis(settings, self.origin, self._tasks) if settings is not None else None
         redis = self._redis
         self._snapshots: FleetSnapshots | None = None
         self._started = False
@@ -167,6 +174,7 @@ class SharedState:
                 origin=self.origin,
                 collect=collect,
                 absorb=absorb,
+                tasks=self._tasks,
             )
             if self._started:
                 self._snapshots.start()

@@ -23,6 +23,7 @@ import orjson
 from gateway.state.connection import RedisConnection
 from gateway.state.guard import RedisGuard, StateUnavailable
 from gateway.state.keys import KeySpace
+from gateway.supervisor import Supervisor, cancel
 
 log = logging.getLogger("gateway.state")
 
@@ -42,7 +43,9 @@ class FleetSnapshots:
         collect: Callable[[], dict[str, Any] | None],
         absorb: Callable[[list[dict[str, Any]]], None],
         interval_s: float = INTERVAL_S,
+        tasks: Supervisor | None = None,
     ) -> None:
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._client = connection.client
         self._guard = guard
         self._key = keys.routing_load
@@ -54,14 +57,11 @@ class FleetSnapshots:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="routing-snapshots")
+            self._task = self._tasks.spawn(self._run(), name="routing-snapshots")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
         with contextlib.suppress(Exception):
             await self._guard.run(
                 partial_hdel(self._client, self._key, self._origin), background=True

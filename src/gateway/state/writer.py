@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.state.guard import RedisGuard, StateUnavailable
+from gateway.supervisor import Supervisor, cancel
 
 log = logging.getLogger("gateway.state")
 
@@ -46,7 +47,14 @@ class _Sum:
 
 
 class BackgroundWriter:
-    def __init__(self, guard: RedisGuard, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(
+        self,
+        guard: RedisGuard,
+        capacity: int = DEFAULT_CAPACITY,
+        *,
+        tasks: Supervisor | None = None,
+    ) -> None:
+        self._tasks = tasks if tasks is not None else Supervisor()
         self._guard = guard
         self._queue: asyncio.Queue[Write] = asyncio.Queue(capacity)
         self._task: asyncio.Task[None] | None = None
@@ -93,7 +101,7 @@ class BackgroundWriter:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="redis-writer")
+            self._task = self._tasks.spawn(self._run(), name="redis-writer")
 
     async def stop(self) -> None:
         """Finish what is queued (bounded), then stop."""
@@ -106,9 +114,7 @@ class BackgroundWriter:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(DRAIN_TIMEOUT_S):
                 await self._queue.join()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel(task)
 
     async def _run(self) -> None:
         while True:

@@ -29,6 +29,7 @@ from gateway.observability.alerting.alert import Alert, slack_messages, webhook_
 from gateway.observability.alerting.settings import AlertSettings
 from gateway.providers.transport import UpstreamPool
 from gateway.state.guard import StateUnavailable
+from gateway.supervisor import Supervisor, cancel
 
 log = logging.getLogger("gateway.alerts")
 
@@ -52,7 +53,10 @@ class Alerter:
         pool: UpstreamPool,
         counter: Counter,
         claim: Claim | None = None,
+        *,
+        tasks: Supervisor | None = None,
     ) -> None:
+        self._tasks = tasks if tasks is not None else Supervisor()
         self.settings = settings
         self._pool = pool
         self._counter = counter
@@ -89,15 +93,12 @@ class Alerter:
             log.warning(alert.title, extra={"alert_type": alert.type, "subject": alert.subject})
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="alerts")
+        self._task = self._tasks.spawn(self._run(), name="alerts")
 
     async def stop(self) -> None:
         """Send what is queued (bounded by one send's retries), then stop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel(task)
         pending = self._drain()
         if pending:
             with contextlib.suppress(TimeoutError):

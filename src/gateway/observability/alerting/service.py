@@ -7,7 +7,6 @@ router observer bound to its own deployments (``router_observer``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -20,6 +19,7 @@ from gateway.observability.alerting.request_alerts import RequestAlerts
 from gateway.observability.alerting.router_alerts import Placement, RouterAlerts
 from gateway.providers.transport import host_of
 from gateway.router.cooldown import CooldownStore
+from gateway.supervisor import Supervisor, cancel
 
 log = logging.getLogger("gateway.alerts")
 
@@ -30,7 +30,10 @@ MIN_TICK_S = 0.25
 
 
 class Alerting:
-    def __init__(self, alerter: Alerter, ledger: SpendLedger) -> None:
+    def __init__(
+        self, alerter: Alerter, ledger: SpendLedger, *, tasks: Supervisor | None = None
+    ) -> None:
+        self._supervisor = tasks if tasks is not None else Supervisor()
         self.alerter = alerter
         self.requests = RequestAlerts(alerter)
         self._ledger = LedgerAlerts(alerter, ledger)
@@ -55,8 +58,8 @@ class Alerting:
     def start(self) -> None:
         self.alerter.start()
         self._tasks = [
-            asyncio.create_task(self._every(self._tick_s, self._tick), name="alert-watch"),
-            asyncio.create_task(
+            self._supervisor.spawn(self._every(self._tick_s, self._tick), name="alert-watch"),
+            self._supervisor.spawn(
                 self._every(self.alerter.settings.args.report_check_interval, self._reports.check),
                 name="alert-reports",
             ),
@@ -64,10 +67,7 @@ class Alerting:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel(task)
         self._tasks = []
         await self.alerter.stop()
 
