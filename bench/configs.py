@@ -108,3 +108,21 @@ def responses_body(latency_ms: int, stream: bool, *, nonce: bool = False, store:
     if stream:
         body["stream"] = True
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def portkey_config(mock_port: int) -> dict[str, Any]:
+    """The same two deployments for Portkey's gateway, which takes its routing from each
+    request's ``x-portkey-config`` header rather than from a file: ``loadbalance`` across
+    two OpenAI targets whose ``custom_host`` is the mock (Portkey draws one at random per
+    request, weights 1 each when none are given)."""
+    return {
+        "strategy": {"mode": "loadbalance"},
+        "targets": [
+            {
+                "provider": "openai",
+                "api_key": f"sk-upstream-{suffix}",
+                "custom_host": f"http://127.0.0.1:{mock_port}/v1",
+            }
+            for suffix in ("a", "b")
+        ],
+    }

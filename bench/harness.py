@@ -264,6 +264,7 @@ def measure(
     core: str,
     vary: str | None = None,
     watch: Mapping[str, int] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """One wrk run against ``url``, charged to the process tree of ``pid``.
 
@@ -292,6 +293,7 @@ def measure(
         api_key=api_key,
         core=core,
         vary=vary,
+        headers=headers,
     )
     wall = time.monotonic() - started
     cores_after = procs.core_times()
@@ -436,8 +438,9 @@ def say(line: str) -> None:
 
 def write_report(
     out_dir: str, prefix: str, result: dict[str, Any], render: Callable[[dict[str, Any]], str]
-) -> None:
-    """``<out>/<prefix><time>.json`` and ``.md``; the markdown is printed too."""
+) -> Path:
+    """``<out>/<prefix><time>.json`` and ``.md``; the markdown is printed too. Returns
+    ``<out>/<prefix><time>``, for files that go beside them (charts)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stamp = f"{prefix}{time.strftime('%Y%m%d-%H%M%S')}"
@@ -446,3 +449,4 @@ def write_report(
     (out / f"{stamp}.md").write_text(text, encoding="utf-8")
     print(text)
     say(f"wrote {out / stamp}.json and .md")
+    return out / stamp

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +49,11 @@ def run_wrk(
     core: str,
     timeout_s: float = 30.0,
     vary: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> WrkResult:
     """wrk against ``url`` for ``seconds``. ``vary``: a prefix unique to this run; each
-    request's body then carries ``<vary>-<n>`` in place of ``__NONCE__``."""
+    request's body then carries ``<vary>-<n>`` in place of ``__NONCE__``. ``headers``: sent
+    with every request, besides the content type and the bearer key."""
     command = [
         "taskset",
         "-c",
@@ -67,6 +70,8 @@ def run_wrk(
     env = {**os.environ, "BENCH_BODY_FILE": str(body_file), "BENCH_AUTH": api_key or ""}
     if vary:
         env["BENCH_NONCE"] = vary
+    if headers:
+        env["BENCH_HEADERS"] = "\n".join(f"{name}: {value}" for name, value in headers.items())
     done = subprocess.run(
         command,
         env=env,
@@ -127,12 +132,19 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> f
 
 
 async def _probe(
-    host: str, port: int, path: str, body: bytes, api_key: str | None, seconds: float
+    host: str,
+    port: int,
+    path: str,
+    body: bytes,
+    api_key: str | None,
+    seconds: float,
+    headers: Mapping[str, str],
 ) -> TtfbResult:
     request = (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n"
         + (f"Authorization: Bearer {api_key}\r\n" if api_key else "")
+        + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         + "\r\n"
     ).encode() + body
     reader, writer = await asyncio.open_connection(host, port)
@@ -161,10 +173,16 @@ async def _probe(
 
 
 def probe_ttfb(
-    host: str, port: int, path: str, body: bytes, api_key: str | None, seconds: float
+    host: str,
+    port: int,
+    path: str,
+    body: bytes,
+    api_key: str | None,
+    seconds: float,
+    headers: Mapping[str, str] | None = None,
 ) -> TtfbResult:
     """Sequential requests on one keep-alive connection for ``seconds``: TTFB and total."""
-    probe = _probe(host, port, path, body, api_key, seconds)
+    probe = _probe(host, port, path, body, api_key, seconds, headers or {})
     try:
         import uvloop  # noqa: PLC0415 - optional: a leaner client where installed
     except ImportError:

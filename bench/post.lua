@@ -1,5 +1,6 @@
--- wrk script: POST the body in $BENCH_BODY_FILE with $BENCH_AUTH as the bearer key,
--- and print one machine-readable summary line at the end (read by loadgen.py).
+-- wrk script: POST the body in $BENCH_BODY_FILE with $BENCH_AUTH as the bearer key (and
+-- the headers in $BENCH_HEADERS), and print one machine-readable summary line at the end
+-- (read by loadgen.py).
 -- With $BENCH_NONCE set, every request's body differs: "__NONCE__" in the body is
 -- replaced by "$BENCH_NONCE-<n>", n counting requests (one wrk thread: n is unique).
 local body_file = assert(os.getenv("BENCH_BODY_FILE"), "BENCH_BODY_FILE is not set")
@@ -11,6 +12,16 @@ wrk.headers["Content-Type"] = "application/json"
 local key = os.getenv("BENCH_AUTH")
 if key and key ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. key
+end
+-- $BENCH_HEADERS: more request headers, one "Name: value" a line (a proxy that takes its
+-- routing from a header, as Portkey's x-portkey-config, gets it on every request).
+local extra = os.getenv("BENCH_HEADERS")
+if extra and extra ~= "" then
+  for line in extra:gmatch("[^\n]+") do
+    local name, value = line:match("^([^:]+):%s*(.*)$")
+    assert(name, "BENCH_HEADERS: not a 'Name: value' line: " .. line)
+    wrk.headers[name] = value
+  end
 end
 
 -- A body that also says "__SESSION__" gets one of SESSIONS session ids there, in turn,
