@@ -353,7 +353,7 @@ def build_data_plane(config: GatewayConfig, *, lasting: Lasting) -> DataPlane:
         groups,
         observer=FanOutObserver(*observers),
         cooldowns=lasting.cooldowns,
-        limits=shared.limits,
+        limits=shared.fleet.limits if shared.fleet is not None else None,
         overrides=shared.overrides,
         stats=lasting.routing_stats,
         price_of=partial(_price_per_token, prices),
@@ -458,23 +458,11 @@ def _build_gate(
     windows: RateWindows
     slots: Slots
     spend = None
-    if shared.limits is not None and shared.connection is not None:
-        assert shared.guard is not None and shared.keys is not None
-        assert shared.writer is not None
-        windows = shared.limits
-        slots = FleetSlots(
-            connection=shared.connection,
-            guard=shared.guard,
-            writer=shared.writer,
-            keys=shared.keys,
-            origin=shared.origin,
-        )
-        spend = FleetSpend(
-            connection=shared.connection,
-            guard=shared.guard,
-            writer=shared.writer,
-            keys=shared.keys,
-        )
+    fleet = shared.fleet
+    if fleet is not None:
+        windows = fleet.limits
+        slots = FleetSlots(fleet, origin=shared.origin)
+        spend = FleetSpend(fleet)
     else:
         windows, slots = MinuteWindows(), LocalSlots()
     budgets = BudgetBook(lookups, spend, tasks=tasks)
@@ -542,8 +530,9 @@ def _build_alerting(
     if settings is None:
         return None
     claim: Claim | None = None
-    kv, keys = shared.kv, shared.keys
-    if kv is not None and keys is not None:
+    fleet = shared.fleet
+    if fleet is not None:
+        kv, keys = fleet.kv, fleet.keys
 
         async def claim_in_fleet(key: str, ttl_s: float) -> bool:
             return await kv.claim(keys.alert(key), ttl_s)

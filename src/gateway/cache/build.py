@@ -19,11 +19,10 @@ def build_response_cache(
     """The cache, or None when it is off. ``type: redis`` without a Redis falls back to local."""
     if settings is None:
         return None
-    kv = shared.kv if shared is not None else None
-    keys = shared.keys if shared is not None else None
+    fleet = shared.fleet if shared is not None else None
     store: CacheStore
-    if settings.kind == "redis" and kv is not None and keys is not None:
-        store = RedisStore(kv, keys)
+    if settings.kind == "redis" and fleet is not None:
+        store = RedisStore(fleet.kv, fleet.keys)
     else:
         if settings.kind == "redis":
             log.warning(

@@ -21,10 +21,8 @@ import itertools
 from collections.abc import Callable
 from functools import partial
 
-from gateway.state.connection import RedisConnection
-from gateway.state.guard import RedisGuard, StateUnavailable
-from gateway.state.keys import KeySpace
-from gateway.state.writer import BackgroundWriter
+from gateway.state.fleet import Fleet
+from gateway.state.guard import StateUnavailable
 
 # The longest a request may hold a parallel slot (longer than any request deadline).
 LEASE_S = 900.0
@@ -66,25 +64,18 @@ return tostring(current)
 
 
 class FleetSlots:
-    def __init__(
-        self,
-        *,
-        connection: RedisConnection,
-        guard: RedisGuard,
-        writer: BackgroundWriter,
-        keys: KeySpace,
-        origin: str,
-    ) -> None:
-        self._guard = guard
-        self._writer = writer
-        self._prefix = keys.prefix
+    def __init__(self, fleet: Fleet, *, origin: str) -> None:
+        connection = fleet.connection
+        self._guard = fleet.guard
+        self._writer = fleet.writer
+        self._prefix = fleet.keys.prefix
         self._origin = origin
         self._acquire = connection.script(_ACQUIRE)
         self._client = connection.client
         self._leases = itertools.count()
         self._local: dict[str, int] = {}
         self._unconfirmed: dict[str, set[str]] = {}  # released (or maybe taken) leases
-        guard.on_recovered(self._release_all_unconfirmed)
+        fleet.guard.on_recovered(self._release_all_unconfirmed)
 
     async def acquire(self, ident: str, limit: int, now: float) -> str | None:
         lease = f"{self._origin}:{next(self._leases)}"
@@ -155,17 +146,11 @@ class FleetSlots:
 
 
 class FleetSpend:
-    def __init__(
-        self,
-        *,
-        connection: RedisConnection,
-        guard: RedisGuard,
-        writer: BackgroundWriter,
-        keys: KeySpace,
-    ) -> None:
-        self._guard = guard
-        self._writer = writer
-        self._prefix = keys.prefix
+    def __init__(self, fleet: Fleet) -> None:
+        connection = fleet.connection
+        self._guard = fleet.guard
+        self._writer = fleet.writer
+        self._prefix = fleet.keys.prefix
         self._add = connection.script(_ADD)
         self._raise = connection.script(_RAISE)
         self._client = connection.client

@@ -17,17 +17,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gateway.state.bus import EventBus
-from gateway.state.connection import RedisConnection
 from gateway.state.cooldowns import CoolingLike, FleetCooldowns, LocalCooldowns
-from gateway.state.guard import RedisGuard
-from gateway.state.keys import KeySpace
-from gateway.state.kv import SharedKV
-from gateway.state.limits import FleetLimits
+from gateway.state.fleet import Fleet, connect_fleet
 from gateway.state.overrides import FleetOverrides
 from gateway.state.pins import FleetPins, LocalPins
 from gateway.state.settings import RedisSettings
 from gateway.state.snapshots import FleetSnapshots
-from gateway.state.writer import BackgroundWriter
 from gateway.supervisor import Supervisor
 
 log = logging.getLogger("gateway.state")
@@ -38,45 +33,13 @@ C = TypeVar("C", bound=CoolingLike)
 ABSENT = "absent"
 
 
-class _Redis:
-    """The Redis side, present only when a Redis is configured."""
-
-    def __init__(self, settings: RedisSettings, origin: str, tasks: Supervisor) -> None:
-        self.settings = settings
-        self.keys = KeySpace(settings.key_prefix)
-        self.connection = RedisConnection(settings)
-        self.guard = RedisGuard(
-            self.connection.ping,
-            reset=self.connection.drop_connections,
-            where=settings.where,
-            budget_s=settings.budget_s,
-            background_budget_s=settings.background_budget_s,
-            open_after=settings.open_after,
-            failure_window_s=settings.failure_window_s,
-            close_after=settings.close_after,
-            probe_interval_s=settings.probe_interval_s,
-            heartbeat_interval_s=settings.heartbeat_interval_s,
-            tasks=tasks,
-        )
-        self.writer = BackgroundWriter(self.guard, tasks=tasks)
-        self.bus = EventBus(
-            origin,
-            connection=self.connection,
-            guard=self.guard,
-            channel=self.keys.channel,
-            tasks=tasks,
-        )
-        self.kv = SharedKV(self.connection, self.guard)
-        self.limits = FleetLimits(
-            connection=self.connection, guard=self.guard, writer=self.writer, keys=self.keys
-        )
-
-
 class SharedState:
     def __init__(self, settings: RedisSettings | None, *, tasks: Supervisor | None = None) -> None:
         self.origin = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
         self._tasks = tasks if tasks is not None else Supervisor()
-        self._redis = _Redis(settings, self.origin, self._tasks) if settings is not None else None
+        self._redis: Fleet | None = (
+            connect_fleet(settings, self.origin, self._tasks) if settings is not None else None
+        )
         redis = self._redis
         self._snapshots: FleetSnapshots | None = None
         self._started = False
@@ -98,29 +61,9 @@ class SharedState:
         return self._redis.guard.status.value if self._redis is not None else ABSENT
 
     @property
-    def guard(self) -> RedisGuard | None:
-        return self._redis.guard if self._redis is not None else None
-
-    @property
-    def connection(self) -> RedisConnection | None:
-        return self._redis.connection if self._redis is not None else None
-
-    @property
-    def keys(self) -> KeySpace | None:
-        return self._redis.keys if self._redis is not None else None
-
-    @property
-    def kv(self) -> SharedKV | None:
-        return self._redis.kv if self._redis is not None else None
-
-    @property
-    def writer(self) -> BackgroundWriter | None:
-        """The queue of Redis writes the hot path hands off (None without Redis)."""
-        return self._redis.writer if self._redis is not None else None
-
-    @property
-    def limits(self) -> FleetLimits | None:
-        return self._redis.limits if self._redis is not None else None
+    def fleet(self) -> Fleet | None:
+        """The Redis side (None without a Redis: everything is in process)."""
+        return self._redis
 
     def share_cooldowns(self, local: LocalCooldowns[H, C]) -> FleetCooldowns[H, C] | None:
         """``local`` replicated across the fleet, or None without Redis (use ``local`` alone).
