@@ -334,3 +334,75 @@ router_settings:
         "(ttl 900s); hedged after 250ms; falls back to h"
     ) in result.stdout
     assert "routing: h: cost-based-routing; only" in result.stdout
+
+
+def test_check_config_connect_tries_every_providers_address(tmp_path: Path) -> None:
+    """Anthropic, Gemini, Azure and Bedrock deployments are checked as the OpenAI-compatible
+    ones are: each unreachable address is named with the deployment that uses it."""
+    closed = []
+    for _ in range(4):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        closed.append(sock.getsockname()[1])
+        sock.close()  # nothing listens there now
+    anthropic_port, gemini_port, azure_port, bedrock_port = closed
+    config = {
+        "model_list": [
+            {
+                "model_name": "claude",
+                "litellm_params": {
+                    "model": "anthropic/claude-sonnet-4-5",
+                    "api_base": f"http://127.0.0.1:{anthropic_port}",
+                    "api_key": "sk-ant-x",
+                },
+            },
+            {
+                "model_name": "gem",
+                "litellm_params": {
+                    "model": "gemini/gemini-2.5-flash",
+                    "api_base": f"http://127.0.0.1:{gemini_port}/v1beta",
+                    "api_key": "g-x",
+                },
+            },
+            {
+                "model_name": "az",
+                "litellm_params": {
+                    "model": "azure/gpt-4o",
+                    "api_base": f"http://127.0.0.1:{azure_port}",
+                    "api_key": "az-x",
+                    "api_version": "2024-10-21",
+                },
+            },
+            {
+                "model_name": "br",
+                "litellm_params": {
+                    "model": "bedrock/anthropic.claude-3-haiku-20240307-v1:0",
+                    "aws_bedrock_runtime_endpoint": f"http://127.0.0.1:{bedrock_port}",
+                    "aws_access_key_id": "AKIAX",
+                    "aws_secret_access_key": "secret-x",
+                    "aws_region_name": "us-east-1",
+                },
+            },
+        ]
+    }
+    path = write_config(tmp_path / "config.yaml", config)
+
+    result = check_config(path, {}, "--connect")
+
+    assert result.returncode != 0
+    errors = [line for line in result.stdout.splitlines() if line.startswith("error: ")]
+    for index, (provider, port) in enumerate(
+        [
+            ("anthropic", anthropic_port),
+            ("gemini", gemini_port),
+            ("azure", azure_port),
+            ("bedrock", bedrock_port),
+        ]
+    ):
+        assert any(
+            f"model_list[{index}]" in line
+            and f"({provider})" in line
+            and f"cannot connect to 127.0.0.1:{port}" in line
+            for line in errors
+        ), (provider, errors)
+    assert "secret-x" not in result.stdout + result.stderr

@@ -7,11 +7,12 @@ and nothing is written anywhere.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from gateway.config.model import GatewayConfig
 from gateway.config.settings import EnvSettings
-from gateway.providers.openai_compat import VENDORS, resolve_base
+from gateway.providers.registry import upstream_base
 
 CONNECT_TIMEOUT_S = 3.0
 DEFAULT_PORTS = {
@@ -24,13 +25,16 @@ DEFAULT_PORTS = {
 }
 
 
-async def check_connectivity(config: GatewayConfig, settings: EnvSettings) -> list[str]:
+async def check_connectivity(
+    config: GatewayConfig, settings: EnvSettings, env: Mapping[str, str]
+) -> list[str]:
     targets: dict[str, str] = {}
     for spec in config.deployments:
-        if spec.provider in VENDORS:
-            base = resolve_base(spec.provider, spec.params.api_base)
-            if base:
-                targets.setdefault(_endpoint(base), f"{spec.path} ({spec.provider})")
+        # Every provider's address, as its requests would go (Anthropic, Gemini, Vertex AI,
+        # Azure and Bedrock as well as the OpenAI-compatible ones).
+        base = upstream_base(spec, env)
+        if base:
+            targets.setdefault(_endpoint(base), f"{spec.path} ({spec.provider})")
     if settings.database_url is not None:
         targets.setdefault(_endpoint(settings.database_url.get_secret_value()), "DATABASE_URL")
     if settings.redis_url is not None:

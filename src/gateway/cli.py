@@ -182,7 +182,7 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     failures: list[str] = []
     if args.connect:
-        failures = asyncio.run(check_connectivity(loaded.config, settings))
+        failures = asyncio.run(check_connectivity(loaded.config, settings, env))
         for failure in failures:
             print(f"error: {failure}")
     summary = describe(loaded)

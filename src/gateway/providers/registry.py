@@ -17,7 +17,7 @@ from gateway.providers.anthropic_host import AnthropicHost
 from gateway.providers.anthropic_thinking import Thinking
 from gateway.providers.base import ChunkStream, Provider, UpstreamCall, UpstreamResult
 from gateway.providers.bedrock import DEFAULT_MAX_TOKENS as DEFAULT_BEDROCK_MAX_TOKENS
-from gateway.providers.bedrock import CredentialsMissing, build_bedrock
+from gateway.providers.bedrock import CredentialsMissing, build_bedrock, region_of
 from gateway.providers.gemini import Flavor, GeminiProvider
 from gateway.providers.mock import MockProvider
 from gateway.providers.openai_compat import (
@@ -139,6 +139,23 @@ def _translated_problem(spec: DeploymentSpec, env: Mapping[str, str]) -> str | N
             "the upstream will likely answer 401"
         )
     return None
+
+
+def upstream_base(spec: DeploymentSpec, env: Mapping[str, str]) -> str | None:
+    """The address a deployment's requests go to, by the same rules that build its
+    provider; None when it answers in process (mock) or has no address configured."""
+    params = spec.params
+    if spec.provider == "mock" or params.mock_response is not None:
+        return None
+    if spec.provider == "bedrock":
+        # Built without asking for credentials (that may take the network): only the address.
+        endpoint = params.api_base or params.aws_bedrock_runtime_endpoint
+        return (
+            endpoint
+            or f"https://bedrock-runtime.{region_of(params.aws_region_name, env)}.amazonaws.com"
+        )
+    # Building opens no connection: the pool connects on a provider's first request.
+    return build_provider(spec, env, UpstreamPool()).api_base
 
 
 def build_provider(
