@@ -119,14 +119,33 @@ def _key(key: str) -> bytes:
     return encoded
 
 
+# Most attribute values repeat from span to span (the operation, the model group, the
+# deployment, the provider, the path): each such pair's whole encoding is kept, up to a
+# bound, so a span writes only what is new in it (ids, token counts, times).
+_PAIRS: dict[tuple[str, str | bool], bytes] = {}
+MAX_KEPT_PAIRS = 4096
+# Strings this long are request-specific (ids, captured content): never kept.
+MAX_KEPT_TEXT = 64
+
+
+def _pair(tag: bytes, key: str, value: Any) -> bytes:
+    """One attribute as its tagged ``KeyValue`` bytes."""
+    kept = isinstance(value, bool) or (isinstance(value, str) and len(value) <= MAX_KEPT_TEXT)
+    if kept:
+        encoded = _PAIRS.get((key, value))
+        if encoded is not None:
+            return tag + encoded
+    pair = _key(key) + _delimited(_KV_VALUE, any_value(value))
+    encoded = varint(len(pair)) + pair
+    if kept and len(_PAIRS) < MAX_KEPT_PAIRS:
+        _PAIRS[(key, value)] = encoded
+    return tag + encoded
+
+
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
     if not attributes:
         return b""
-    parts: list[bytes] = []
-    for key, value in attributes.items():
-        pair = _key(key) + _delimited(_KV_VALUE, any_value(value))
-        parts += (tag, varint(len(pair)), pair)
-    return b"".join(parts)
+    return b"".join([_pair(tag, key, value) for key, value in attributes.items()])
 
 
 def _parent_flags(parent: SpanContext | None) -> bytes:
