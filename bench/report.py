@@ -457,10 +457,12 @@ def _line_chart(
         ax.set_ylabel(ylabel)
         ax.set_title(f"upstream {latency} ms")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+    # One legend for the panels, under them: inside a panel it hides the lines it names.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
     kind = "streaming" if stream else "non-streaming"
     figure.suptitle(f"{ylabel}, {kind} ({result['gateway_version']})")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
